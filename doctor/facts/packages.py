@@ -1,0 +1,200 @@
+"""Installed packages, read from metadata folders on disk (never imported).
+
+Listing ``*.dist-info`` / ``*.egg-info`` folder names along the target's ``sys.path`` gives every
+distribution and its version in a millisecond; only a few files are opened (lmdeploy's METADATA for
+its CUDA build, torch's ``version.py`` for its CUDA build, lmdeploy's folder for the TurboMind
+extension). Import order is respected: the first folder on ``sys.path`` that has a package wins,
+exactly like ``import`` would.
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Dict, List, Optional, Tuple
+
+from doctor.facts import ProbeContext, ProbeResult, probe
+
+_NORMALIZE = re.compile(r"[-_.]+")
+_CUDA_TAG = re.compile(r"\+cu(\d+)(\d)$")
+_TORCH_CUDA = re.compile(r"""^cuda\s*(?::[^=]*)?=\s*['"]([\d.]+)['"]""", re.M)
+_VERSION_ASSIGN = re.compile(r"""^__version__\s*(?::[^=]*)?=\s*['"]([^'"]+)['"]""", re.M)
+# Packages whose import folder is checked when no metadata exists (conda's torchtriton ships `triton`
+# without triton's own dist-info; source checkouts on PYTHONPATH have no metadata at all).
+_BARE_MODULES = {"triton": "triton", "lmdeploy": "lmdeploy", "torch": "torch"}
+
+
+def normalize(name: str) -> str:
+    """PEP 503 name normalisation: `Flash_Attn` and `flash-attn` are the same distribution."""
+    return _NORMALIZE.sub("-", name).lower()
+
+
+def cuda_from_local_tag(version: str) -> Optional[str]:
+    """`2.1.2+cu121` → `12.1`; `+cpu` → `cpu`; no tag → None."""
+    if version.endswith("+cpu"):
+        return "cpu"
+    m = _CUDA_TAG.search(version)
+    return f"{m.group(1)}.{m.group(2)}" if m else None
+
+
+def _parse_meta_dir(entry: str) -> Optional[Tuple[str, Optional[str]]]:
+    stem = entry[: -len(".dist-info")] if entry.endswith(".dist-info") else entry[: -len(".egg-info")]
+    if entry.endswith(".dist-info"):
+        name, _, version = stem.partition("-")
+        return normalize(name), version or None
+    parts = stem.split("-")
+    return normalize(parts[0]), (parts[1] if len(parts) > 1 else None)
+
+
+def _read_field(path: str, field: str) -> Optional[str]:
+    prefix = field + ":"
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith(prefix):
+                    return line[len(prefix):].strip()
+                if not line.strip():
+                    break
+    except OSError:
+        return None
+    return None
+
+
+def _read_text(path: str, limit: int = 65536) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read(limit)
+    except OSError:
+        return ""
+
+
+def scan(site_dirs: List[str]) -> Dict[str, dict]:
+    """Map normalised name → {version, dir, meta, duplicates}; first sys.path entry wins."""
+    found: Dict[str, dict] = {}
+    for site in site_dirs:
+        try:
+            entries = os.listdir(site)
+        except OSError:
+            continue
+        local: Dict[str, List[Tuple[Optional[str], str]]] = {}
+        for entry in entries:
+            if entry.endswith((".dist-info", ".egg-info")):
+                parsed = _parse_meta_dir(entry)
+                if parsed:
+                    local.setdefault(parsed[0], []).append((parsed[1], os.path.join(site, entry)))
+        for name, items in local.items():
+            if name in found:
+                continue
+            version, meta = items[0]
+            if version is None:
+                pkg_info = meta if os.path.isfile(meta) else os.path.join(meta, "PKG-INFO")
+                version = _read_field(pkg_info, "Version")
+            info = {"version": version, "dir": site, "meta": meta}
+            if len(items) > 1:
+                info["duplicates"] = sorted(v or "?" for v, _ in items)
+            found[name] = info
+    return found
+
+
+def _turbomind_present(pkg_dir: str) -> bool:
+    for sub in ("lib", "turbomind", ""):
+        folder = os.path.join(pkg_dir, sub)
+        try:
+            if any(f.startswith("_turbomind") and f.endswith((".so", ".pyd")) for f in os.listdir(folder)):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _module_dir(site_dirs: List[str], module: str) -> Optional[str]:
+    for site in site_dirs:
+        path = os.path.join(site, module)
+        if os.path.isfile(os.path.join(path, "__init__.py")):
+            return path
+    return None
+
+
+@probe("packages", {
+    "pkg.count": "number of installed distributions",
+    "pkg.*.version": "installed version of a distribution (PEP 503 name); absent = not installed",
+    "pkg.*.location": "site folder the distribution is imported from",
+    "pkg.*.duplicates": "versions when several metadata folders of one package sit side by side (broken env)",
+    "pkg.*.editable": "installed in editable/develop mode",
+    "pkg.*.no_metadata": "importable folder found without any metadata (source checkout, conda-only build)",
+    "pkg.torch.cuda_build": "CUDA version torch was built for (e.g. 12.1), or `cpu`",
+    "pkg.lmdeploy.turbomind": "whether lmdeploy's TurboMind extension (_turbomind*.so) is installed",
+    "pkg.lmdeploy.cuda_tag": "CUDA build from lmdeploy's local version tag (+cu118 → 11.8)",
+    "pkg.lmdeploy.requires_cuda_major": "CUDA major of the nvidia-*-cuXX wheels lmdeploy depends on",
+    "pkg.lmdeploy.shadowed_by": "an lmdeploy source folder that `import lmdeploy` would pick before the installed one",
+}, timeout_s=4.0)
+def package_facts(ctx: ProbeContext) -> ProbeResult:
+    t = ctx.target
+    sites = t.site_dirs
+    dists = scan(sites)
+    facts: Dict[str, object] = {"pkg.count": len(dists)}
+    for name, info in dists.items():
+        if info["version"]:
+            facts[f"pkg.{name}.version"] = info["version"]
+        facts[f"pkg.{name}.location"] = info["dir"]
+        if "duplicates" in info:
+            facts[f"pkg.{name}.duplicates"] = info["duplicates"]
+        if info["meta"].endswith(".dist-info") and name in ("lmdeploy", "torch", "transformers", "timm"):
+            direct = _read_text(os.path.join(info["meta"], "direct_url.json"), 4096)
+            if '"editable": true' in direct.replace("'", '"'):
+                facts[f"pkg.{name}.editable"] = True
+    for name, module in _BARE_MODULES.items():
+        if name not in dists:
+            mod_dir = _module_dir(sites, module)
+            if mod_dir:
+                facts[f"pkg.{name}.no_metadata"] = mod_dir
+                version = _VERSION_ASSIGN.search(_read_text(os.path.join(mod_dir, "__init__.py")) or "")
+                version = version or _VERSION_ASSIGN.search(_read_text(os.path.join(mod_dir, "version.py")))
+                if version:
+                    facts[f"pkg.{name}.version"] = version.group(1)
+    _torch_facts(sites, dists, facts)
+    _lmdeploy_facts(sites, dists, facts, ctx.cwd)
+    return ProbeResult(facts)
+
+
+def _torch_facts(sites: List[str], dists: Dict[str, dict], facts: Dict[str, object]) -> None:
+    version = facts.get("pkg.torch.version")
+    if not version:
+        return
+    build = cuda_from_local_tag(str(version))
+    if build is None:
+        torch_dir = _module_dir(sites, "torch")
+        text = _read_text(os.path.join(torch_dir, "version.py")) if torch_dir else ""
+        m = _TORCH_CUDA.search(text)
+        if m:
+            build = m.group(1)
+        elif re.search(r"^cuda\s*(?::[^=]*)?=\s*None", text, re.M):
+            build = "cpu"
+    if build:
+        facts["pkg.torch.cuda_build"] = build
+
+
+def _lmdeploy_facts(sites: List[str], dists: Dict[str, dict], facts: Dict[str, object], cwd: str) -> None:
+    info = dists.get("lmdeploy")
+    installed_dir = _module_dir([info["dir"]], "lmdeploy") if info else _module_dir(sites, "lmdeploy")
+    if installed_dir:
+        facts["pkg.lmdeploy.turbomind"] = _turbomind_present(installed_dir)
+        # An lmdeploy source folder earlier on sys.path (or in the working dir, which `python -m` and
+        # scripts put first) shadows the installed package, and it has no compiled TurboMind.
+        first = _module_dir(sites, "lmdeploy")
+        cwd_tree = os.path.join(os.path.abspath(cwd), "lmdeploy")
+        for candidate in (first, cwd_tree):
+            if candidate and os.path.isfile(os.path.join(candidate, "__init__.py")) and \
+                    os.path.realpath(candidate) != os.path.realpath(installed_dir):
+                facts["pkg.lmdeploy.shadowed_by"] = candidate
+                break
+    if not info:
+        return
+    tag = cuda_from_local_tag(info["version"] or "")
+    if tag:
+        facts["pkg.lmdeploy.cuda_tag"] = tag
+    metadata = os.path.join(info["meta"], "METADATA")
+    majors = set()
+    for m in re.finditer(r"^Requires-Dist:\s*nvidia-[a-z\-]+-cu(\d+)", _read_text(metadata, 1 << 20), re.M):
+        majors.add(m.group(1))
+    if len(majors) == 1:
+        facts["pkg.lmdeploy.requires_cuda_major"] = majors.pop()

@@ -1,0 +1,200 @@
+"""Which Python environment is being examined, found without activating or importing anything.
+
+The default target is the environment the user would launch lmdeploy from: the active virtualenv or
+conda env (``VIRTUAL_ENV`` / ``CONDA_PREFIX``), else the interpreter running lmdoctor. ``--python``
+and ``--env`` pick another one. A foreign interpreter is run once, with a timeout, only to learn its
+version and ``sys.path``; if it cannot start (a broken env is exactly what we diagnose) its
+site-packages folders are found on disk instead.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional
+
+_INTROSPECT = (
+    "import json,sys,platform;"
+    "print(json.dumps({'version':platform.python_version(),'prefix':sys.prefix,"
+    "'base_prefix':getattr(sys,'base_prefix',sys.prefix),'executable':sys.executable,'path':sys.path,"
+    "'implementation':platform.python_implementation()}))"
+)
+
+
+class TargetError(Exception):
+    """The requested environment does not exist (a usage error, reported in one line)."""
+
+
+@dataclass
+class Target:
+    python: str
+    is_self: bool
+    prefix: Optional[str] = None
+    version: Optional[str] = None
+    implementation: Optional[str] = None
+    sys_path: List[str] = field(default_factory=list)
+    env_kind: str = "system"          # venv | conda | system
+    env_name: Optional[str] = None
+    error: Optional[str] = None       # why the interpreter could not be run, if it could not
+
+    @property
+    def site_dirs(self) -> List[str]:
+        """Existing directories of sys.path, import order, deduplicated ('' is the working dir)."""
+        seen: List[str] = []
+        for entry in self.sys_path:
+            path = os.path.abspath(entry or ".")
+            if path not in seen and os.path.isdir(path):
+                seen.append(path)
+        return seen
+
+
+def env_kind_and_name(prefix: Optional[str]) -> tuple:
+    if not prefix:
+        return "system", None
+    if os.path.isdir(os.path.join(prefix, "conda-meta")):
+        # The root install (it holds envs/ or condabin/) is "base"; any other prefix is named by its folder,
+        # including envs kept outside envs/ such as /root/share/pre_envs/icamp3_demo.
+        is_root = any(os.path.isdir(os.path.join(prefix, d)) for d in ("envs", "condabin"))
+        return "conda", "base" if is_root else os.path.basename(prefix)
+    if os.path.isfile(os.path.join(prefix, "pyvenv.cfg")):
+        base = os.path.basename(prefix)
+        if base.startswith("."):
+            base = f"{os.path.basename(os.path.dirname(prefix))}/{base}"
+        return "venv", base
+    return "system", None
+
+
+def _python_in(prefix: str) -> Optional[str]:
+    for rel in ("bin/python", "bin/python3", "python.exe", "Scripts/python.exe"):
+        candidate = os.path.join(prefix, rel)
+        if os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+def conda_env_dirs(environ: Mapping[str, str]) -> List[str]:
+    """Folders that hold named conda envs, from the usual places (no `conda` call)."""
+    dirs: List[str] = []
+    for var in ("CONDA_ENVS_PATH", "CONDA_ENVS_DIRS"):
+        dirs += [d for d in environ.get(var, "").split(os.pathsep) if d]
+    roots = []
+    if environ.get("CONDA_EXE"):
+        roots.append(os.path.dirname(os.path.dirname(environ["CONDA_EXE"])))
+    if environ.get("CONDA_PREFIX"):
+        prefix = environ["CONDA_PREFIX"]
+        roots.append(os.path.dirname(os.path.dirname(prefix)) if os.path.basename(os.path.dirname(prefix)) == "envs" else prefix)
+    home = os.path.expanduser("~")
+    roots += [os.path.join(home, n) for n in ("miniconda3", "anaconda3", "miniforge3", "mambaforge")] + ["/opt/conda"]
+    dirs += [os.path.join(r, "envs") for r in roots]
+    dirs.append(os.path.join(home, ".conda", "envs"))
+    out: List[str] = []
+    for d in dirs:
+        d = os.path.abspath(d)
+        if d not in out and os.path.isdir(d):
+            out.append(d)
+    return out
+
+
+def find_conda_env(name: str, environ: Mapping[str, str]) -> str:
+    """Prefix of a conda env given by name or path; raises TargetError listing what exists."""
+    if os.sep in name and os.path.isdir(name):
+        return os.path.abspath(name)
+    candidates: List[str] = []
+    for d in conda_env_dirs(environ):
+        path = os.path.join(d, name)
+        if os.path.isdir(path):
+            return path
+        candidates += sorted(os.listdir(d))
+    txt = os.path.join(os.path.expanduser("~"), ".conda", "environments.txt")
+    if os.path.isfile(txt):
+        with open(txt, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                line = line.strip()
+                if line and os.path.basename(line) == name and os.path.isdir(line):
+                    return line
+    known = ", ".join(sorted(set(candidates))) or "none found"
+    raise TargetError(f"conda env '{name}' not found (known envs: {known})")
+
+
+def _run_interpreter(python: str, timeout_s: float) -> Dict:
+    proc = subprocess.run([python, "-c", _INTROSPECT], capture_output=True, text=True, timeout=timeout_s,
+                          stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
+        raise RuntimeError(tail[0])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _disk_fallback(target: Target) -> None:
+    """When the interpreter cannot run, find its site-packages and version from the folder layout."""
+    prefix = target.prefix or os.path.dirname(os.path.dirname(os.path.abspath(target.python)))
+    target.prefix = prefix
+    sites = sorted(glob.glob(os.path.join(prefix, "lib", "python3*", "site-packages")))
+    target.sys_path = sites
+    if sites:
+        target.version = os.path.basename(os.path.dirname(sites[-1]))[len("python"):]
+
+
+def resolve(python: Optional[str] = None, env_name: Optional[str] = None,
+            environ: Optional[Mapping[str, str]] = None, timeout_s: float = 5.0) -> Target:
+    """Resolve the environment to examine (see module docstring for the default)."""
+    environ = os.environ if environ is None else environ
+    if python and env_name:
+        raise TargetError("use either --python or --env, not both")
+    if env_name:
+        prefix = find_conda_env(env_name, environ)
+        python = _python_in(prefix)
+        if python is None:
+            target = Target(python=os.path.join(prefix, "bin", "python"), is_self=False, prefix=prefix,
+                            error="no python executable in the env")
+            _disk_fallback(target)
+            target.env_kind, target.env_name = env_kind_and_name(prefix)
+            return target
+    elif python:
+        if not os.path.exists(python):
+            raise TargetError(f"--python {python}: no such file")
+        if os.path.isdir(python):
+            found = _python_in(python)
+            if found is None:
+                raise TargetError(f"--python {python}: a folder without bin/python")
+            python = found
+        if not os.access(python, os.X_OK):
+            raise TargetError(f"--python {python}: not executable")
+    else:
+        active = environ.get("VIRTUAL_ENV") or environ.get("CONDA_PREFIX")
+        python = _python_in(active) if active else None
+        python = python or sys.executable
+    python = os.path.abspath(python)
+    if _same_interpreter(python):
+        kind, name = env_kind_and_name(sys.prefix)
+        import platform
+        return Target(python=sys.executable, is_self=True, prefix=sys.prefix, version=platform.python_version(),
+                      implementation=platform.python_implementation(), sys_path=list(sys.path),
+                      env_kind=kind, env_name=name)
+    target = Target(python=python, is_self=False)
+    try:
+        info = _run_interpreter(python, timeout_s)
+        target.prefix, target.version = info["prefix"], info["version"]
+        target.sys_path, target.implementation = info["path"], info.get("implementation")
+    except subprocess.TimeoutExpired:
+        target.error = f"interpreter did not answer within {timeout_s:g}s"
+        _disk_fallback(target)
+    except (OSError, RuntimeError, ValueError, KeyError) as exc:
+        target.error = f"interpreter failed to start: {exc}"
+        _disk_fallback(target)
+    target.env_kind, target.env_name = env_kind_and_name(target.prefix)
+    return target
+
+
+def _same_interpreter(python: str) -> bool:
+    """True when ``python`` is the interpreter running lmdoctor (same env prefix), so no subprocess."""
+    try:
+        if os.path.samefile(python, sys.executable):
+            return True
+    except OSError:
+        return False
+    prefix = os.path.dirname(os.path.dirname(python))
+    return os.path.isfile(os.path.join(prefix, "pyvenv.cfg")) and os.path.abspath(prefix) == os.path.abspath(sys.prefix)

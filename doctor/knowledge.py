@@ -1,0 +1,104 @@
+"""Access to the knowledge tables in ``rules/knowledge/`` (compatibility, drivers, GPUs, model families).
+
+The tables are data so they can be corrected without touching code; this module only looks things up.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Dict, List, Optional
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from doctor import paths, yamlio
+
+
+@functools.lru_cache(maxsize=None)
+def table(name: str) -> Dict[str, Any]:
+    return yamlio.load(paths.data_file("knowledge", f"{name}.yaml")) or {}
+
+
+def version(text: Any) -> Optional[Version]:
+    if text is None:
+        return None
+    try:
+        return Version(str(text).split("+")[0])
+    except InvalidVersion:
+        return None
+
+
+def satisfies(ver: Any, spec: str) -> Optional[bool]:
+    """Whether a version satisfies a specifier set (None when either is unparsable)."""
+    v = version(ver)
+    if v is None:
+        return None
+    try:
+        return SpecifierSet(spec).contains(v, prereleases=True)
+    except InvalidSpecifier:
+        return None
+
+
+def lmdeploy_release(ver: Any) -> Optional[Dict[str, Any]]:
+    """The compatibility row of an lmdeploy version, or None when the version is outside the table."""
+    for row in table("lmdeploy").get("releases", []):
+        if satisfies(ver, row["versions"]):
+            return row
+    return None
+
+
+def min_driver_for_cuda(cuda: str, minor_compat: bool = True) -> Optional[str]:
+    """Oldest Linux driver that runs a CUDA `cuda` build (minor-version compatibility by default)."""
+    data = table("cuda")
+    if minor_compat:
+        floor = data.get("minor_compat_min_driver", {}).get(cuda.split(".")[0])
+        if floor:
+            return floor
+    return data.get("toolkit_min_driver", {}).get(cuda)
+
+
+def max_cuda_for_driver(driver: str) -> Optional[str]:
+    """Newest CUDA toolkit whose release notes list a minimum driver <= ``driver``."""
+    dv = version(driver)
+    if dv is None:
+        return None
+    best: Optional[str] = None
+    for cuda, min_drv in table("cuda").get("toolkit_min_driver", {}).items():
+        mv = version(min_drv)
+        if mv is not None and mv <= dv and (best is None or Version(cuda) > Version(best)):
+            best = cuda
+    return best
+
+
+def arch_name(cc: Any) -> Optional[str]:
+    row = table("gpus").get("architectures", {}).get(str(cc))
+    return row.get("name") if row else None
+
+
+def feature_min_cc(feature: str, lmdeploy_version: Any = None) -> Optional[str]:
+    spec = table("gpus").get("features", {}).get(feature)
+    if isinstance(spec, dict):
+        return spec.get("min_cc")
+    for row in spec or []:
+        if lmdeploy_version is None or satisfies(lmdeploy_version, row["lmdeploy"]):
+            return row["min_cc"]
+    return None
+
+
+def families() -> Dict[str, Dict[str, Any]]:
+    return table("models").get("families", {})
+
+
+def match_family(architectures: List[str], model_type: Optional[str], path: Optional[str]) -> Optional[str]:
+    """Family name from config.json fields, falling back to the model path (hub id or folder name)."""
+    for name, fam in families().items():
+        match = fam.get("match", {})
+        if any(a in match.get("architectures", []) for a in architectures or []):
+            return name
+        if model_type and model_type in match.get("model_type", []):
+            return name
+    if path:
+        lowered = path.lower().replace("_", "").replace("-", "")
+        for name, fam in families().items():
+            if any(p.replace("_", "").replace("-", "") in lowered for p in fam.get("match", {}).get("path", [])):
+                return name
+    return None

@@ -1,0 +1,1 @@
+"""Log reading for `lmdoctor explain`: streaming reader, normalisation, structure extraction."""

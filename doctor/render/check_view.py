@@ -1,0 +1,185 @@
+"""Human output of `lmdoctor check`: one line per area (what was seen), findings with fixes under it.
+
+Flutter-doctor style marks: ✓ fine, ✗ error, ! warning, ? couldn't check. Fix commands are printed
+on their own line, unwrapped, so they can be copied.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, List
+
+from rich.markup import escape
+
+from doctor.engine import needs_text
+from doctor.facts import FactSet
+from doctor.i18n import Text, tr
+from doctor.model import Finding, Report, Severity
+from doctor.render.console import STYLES, make_console, marks
+
+AREA_TITLES = {
+    "python": Text({"en": "Python environment", "zh": "Python 环境"}),
+    "gpu": Text({"en": "GPU & driver", "zh": "GPU 与驱动"}),
+    "memory": Text({"en": "GPU memory fit", "zh": "显存是否够用"}),
+    "model": Text({"en": "Model", "zh": "模型"}),
+    "command": Text({"en": "Planned command", "zh": "计划执行的命令"}),
+    "host": Text({"en": "Host", "zh": "主机"}),
+    "network": Text({"en": "Network & ports", "zh": "网络与端口"}),
+    "runtime": Text({"en": "Runtime", "zh": "运行时"}),
+}
+AREA_ORDER = ["python", "gpu", "memory", "model", "command", "host", "network", "runtime"]
+
+
+def _gib(mib) -> str:
+    return f"{mib / 1024:.1f} GiB" if isinstance(mib, (int, float)) else "?"
+
+
+def _python_summary(f: FactSet) -> str:
+    parts = [f"Python {f.value('py.version', '?')}"]
+    env = f.value("py.env.name")
+    parts[0] += f" ({f.value('py.env.kind', '?')}{': ' + env if env else ''})"
+    lmd = f.value("pkg.lmdeploy.version")
+    if lmd:
+        tm = f.value("pkg.lmdeploy.turbomind")
+        parts.append(f"lmdeploy {lmd}" + ("" if tm is None else (" + TurboMind" if tm else " (no TurboMind)")))
+    else:
+        parts.append("lmdeploy not installed")
+    torch = f.value("pkg.torch.version")
+    if torch:
+        build = f.value("pkg.torch.cuda_build")
+        parts.append(f"torch {torch}" + (f" (CUDA {build})" if build and build != "cpu" and "+cu" not in torch else ""))
+    for pkg in ("transformers", "triton", "timm"):
+        v = f.value(f"pkg.{pkg}.version")
+        if v:
+            parts.append(f"{pkg} {v}")
+    return ", ".join(parts)
+
+
+def _gpu_summary(f: FactSet) -> str:
+    count = f.get("gpu.count")
+    if not isinstance(count, int):
+        return tr("couldnt_check")
+    if count == 0:
+        return Text({"en": "no NVIDIA GPU", "zh": "未检测到 NVIDIA GPU"}).get()
+    gpus = []
+    for i in f.indices("gpu"):
+        name = f.value(f"gpu.{i}.name", "GPU")
+        cc = f.value(f"gpu.{i}.cc")
+        free, total = f.value(f"gpu.{i}.free_mib"), f.value(f"gpu.{i}.total_mib")
+        hidden = "" if f.value(f"gpu.{i}.visible", True) else " [hidden by CUDA_VISIBLE_DEVICES]"
+        gpus.append(f"{i}: {name}" + (f" sm{cc.replace('.', '')}" if cc else "") + f", {_gib(free)} free of {_gib(total)}{hidden}")
+    driver = f.value("cuda.driver.version")
+    cuda = f.value("compat.driver.max_cuda") or f.value("cuda.driver.max_cuda")
+    tail = f"driver {driver}" + (f" (CUDA ≤ {cuda})" if cuda else "") if driver else ""
+    return "; ".join(gpus + ([tail] if tail else []))
+
+
+def _host_summary(f: FactSet) -> str:
+    parts = []
+    if f.value("host.mem.available_mib") is not None:
+        parts.append(f"RAM {_gib(f.value('host.mem.available_mib'))} free of {_gib(f.value('host.mem.total_mib'))}")
+    if f.value("disk.cwd.free_mib") is not None:
+        parts.append(f"disk {_gib(f.value('disk.cwd.free_mib'))} free here")
+    if f.value("shm.total_mib") is not None:
+        parts.append(f"/dev/shm {_gib(f.value('shm.total_mib'))}")
+    watches, limit = f.value("os.inotify.user_watches"), f.value("os.inotify.max_user_watches")
+    if limit is not None:
+        parts.append(f"inotify {watches if watches is not None else '?'}/{limit}")
+    return ", ".join(parts)
+
+
+def _network_summary(f: FactSet) -> str:
+    port = f.value("cmd.port")
+    if port is None:
+        return ""
+    free = f.value(f"net.port.{port}.free")
+    state = {True: "free", False: "taken", None: "?"}[free]
+    return f"port {port} {state}"
+
+
+def _command_summary(f: FactSet) -> str:
+    argv = f.value("cmd.argv")
+    if not argv:
+        return ""
+    version = f.value("cmd.lmdeploy_version")
+    return " ".join(argv) + (f"  (flags of lmdeploy {version})" if version and f.value("cmd.program") == "lmdeploy" else "")
+
+
+def _memory_summary(f: FactSet) -> str:
+    verdict = f.value("fit.verdict")
+    if not verdict:
+        return ""
+    peak, avail = f.value("fit.predicted_peak_mib"), f.value("fit.available_mib")
+    return f"{verdict}: needs ~{_gib(peak)}, {_gib(avail)} available"
+
+
+SUMMARIES: Dict[str, Callable[[FactSet], str]] = {
+    "python": _python_summary, "gpu": _gpu_summary, "host": _host_summary, "network": _network_summary,
+    "command": _command_summary, "memory": _memory_summary,
+}
+
+
+def _status(findings: List[Finding], unknown: bool) -> str:
+    if any(f.severity is Severity.ERROR for f in findings):
+        return "error"
+    if any(f.severity is Severity.WARNING for f in findings):
+        return "warning"
+    if unknown:
+        return "unknown"
+    if findings:
+        return "info"
+    return "ok"
+
+
+def render_finding(console, f: Finding, m: Dict[str, str], indent: str = "    ") -> None:
+    sev = f.severity.value
+    console.print(f"{indent}[{STYLES[sev]}]{m[sev]} {f.rule}[/] {escape(f.title)}")
+    if f.explanation:
+        from rich.padding import Padding
+        from rich.text import Text as RichText
+        console.print(Padding(RichText(f.explanation.strip(), style="dim"), (0, 0, 0, len(indent) + 2)))
+    for e in f.evidence:
+        where = f"line {e.line}: " if e.line is not None else ""
+        console.print(f"{indent}  [dim]{tr('evidence')}:[/] {where}{escape(e.text)}", soft_wrap=True)
+    for fix in f.fixes:
+        console.print(f"{indent}  [bold]{tr('fix')}:[/] {escape(fix.summary)}")
+        for d in fix.diff or []:
+            console.print(f"{indent}      [cyan]{escape(d)}[/]", soft_wrap=True)
+        if fix.command:
+            for line in fix.command.splitlines():
+                console.print(f"{indent}      $ {escape(line)}", soft_wrap=True)
+    for other in f.also_matched:
+        console.print(f"{indent}  [dim]also matched {other['rule']}: {escape(other['title'])} ({other['why_not']})[/]")
+
+
+def render_check(report: Report, facts: FactSet, quiet: bool = False) -> None:
+    console = make_console()
+    m = marks()
+    by_area: Dict[str, List[Finding]] = {}
+    for f in report.findings:
+        by_area.setdefault(f.area, []).append(f)
+    unknown_by_area: Dict[str, list] = {}
+    for u in report.unchecked:
+        unknown_by_area.setdefault(u.area, []).append(u)
+    source = facts.source if facts.source != "live" else tr("live_machine")
+    if not quiet:
+        console.print(f"[bold]lmdoctor check[/] [dim]({tr('facts_from')} {escape(source)})[/]")
+    for area in AREA_ORDER:
+        findings = by_area.get(area, [])
+        unknowns = unknown_by_area.get(area, [])
+        summary = SUMMARIES.get(area, lambda _f: "")(facts)
+        if not findings and not unknowns and not summary:
+            continue
+        status = _status(findings, bool(unknowns))
+        if quiet and status == "ok":
+            continue
+        title = AREA_TITLES[area].get()
+        console.print(f"[{STYLES[status]}]{m[status]}[/] [bold]{title}[/]" + (f"  {escape(summary)}" if summary else ""),
+                      soft_wrap=True)
+        for f in findings:
+            render_finding(console, f, m)
+        for u in unknowns:
+            console.print(f"    [{STYLES['unknown']}]{m['unknown']} {u.rule}[/] {escape(u.title)} "
+                          f"[dim]({tr('couldnt_check')}: {escape(needs_text(u))})[/]", soft_wrap=True)
+    counts = [f"{report.count(Severity.ERROR)} {tr('errors')}", f"{report.count(Severity.WARNING)} {tr('warnings')}",
+              f"{len(report.unchecked)} {tr('unchecked')}", f"{len(report.passed)} {tr('passed')}"]
+    if not quiet or report.findings:
+        console.print(f"[bold]{tr('summary')}:[/] " + " · ".join(counts))

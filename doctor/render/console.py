@@ -1,0 +1,30 @@
+"""The rich console every human-readable output goes through.
+
+No colour when stdout is not a terminal or ``NO_COLOR`` is set; a fixed width off-terminal so piped
+output (and snapshot tests) do not depend on the caller's window; ASCII marks when the output
+encoding cannot show ✓ ✗.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Dict, Optional
+
+_MARKS_UTF = {"ok": "✓", "error": "✗", "warning": "!", "info": "i", "unknown": "?"}
+_MARKS_ASCII = {"ok": "ok", "error": "x", "warning": "!", "info": "i", "unknown": "?"}
+STYLES = {"ok": "green", "error": "bold red", "warning": "yellow", "info": "cyan", "unknown": "magenta"}
+
+
+def make_console(stderr: bool = False, width: Optional[int] = None):
+    from rich.console import Console
+    stream = sys.stderr if stderr else sys.stdout
+    tty = stream.isatty()
+    no_color = bool(os.environ.get("NO_COLOR")) or not tty
+    return Console(file=stream, no_color=no_color, highlight=False, soft_wrap=False, emoji=False,
+                   width=width or (None if tty else 100), force_terminal=tty if tty else False,
+                   color_system=None if no_color else "auto")
+
+
+def marks() -> Dict[str, str]:
+    encoding = (getattr(sys.stdout, "encoding", None) or "").lower()
+    return _MARKS_UTF if encoding.startswith("utf") else _MARKS_ASCII
