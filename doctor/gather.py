@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence, Tuple
 
 from doctor.command import Command, command_facts, parse
-from doctor.facts import FactSet, ProbeContext, collect, without_stage
+from doctor.facts import REGISTRY, FactSet, ProbeContext, _load_probe_modules, collect, without_stage
 from doctor.facts import snapshot as snapshot_io
 from doctor.facts.target import resolve
 
@@ -24,6 +24,12 @@ class Sources:
     lmdeploy_version: Optional[str] = None  # --lmdeploy-version (plan for another version)
 
 
+def derived_stages() -> list:
+    """Stages after the observation probes: knowledge joins (1), then models built on them (2+)."""
+    _load_probe_modules()
+    return sorted({p.stage for p in REGISTRY.values() if p.stage >= 1})
+
+
 def gather(src: Sources, environ: Optional[Mapping[str, str]] = None,
            cwd: Optional[str] = None) -> Tuple[FactSet, Optional[Command]]:
     """Facts plus the parsed planned command. Raises TargetError / SnapshotError for bad inputs."""
@@ -32,7 +38,9 @@ def gather(src: Sources, environ: Optional[Mapping[str, str]] = None,
     planned = parse(list(src.planned), version=src.lmdeploy_version) if src.planned else None
     ctx = ProbeContext(planned=planned, cwd=cwd, environ=environ)
     if src.facts_file:
-        base = without_stage(snapshot_io.load(src.facts_file), 1)
+        base = snapshot_io.load(src.facts_file)
+        for stage in derived_stages():
+            base = without_stage(base, stage)
     else:
         ctx.target = resolve(src.python, src.env, environ)
         base = collect(ctx, stages=[0])
@@ -41,6 +49,6 @@ def gather(src: Sources, environ: Optional[Mapping[str, str]] = None,
         planned = parse(list(src.planned), version=version)
         ctx.planned = planned
         base = base.with_values(command_facts(planned), covered=["cmd.*", "cmd.flag.*", "cmd.env.*"])
-    facts = collect(ctx, stages=[1], base=base)
+    facts = collect(ctx, stages=derived_stages(), base=base)
     facts.source = src.facts_file or "live"
     return facts, planned
