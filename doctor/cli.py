@@ -12,6 +12,7 @@ from doctor import __version__, exitcodes
 
 COMMANDS = {
     "check": "doctor.commands.check:command",
+    "envs": "doctor.commands.envs:command",
     "facts": "doctor.commands.facts:command",
     "rules": "doctor.commands.rules:group",
 }

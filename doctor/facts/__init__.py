@@ -181,7 +181,7 @@ class ProbeContext:
 
 def _load_probe_modules() -> None:
     """Import every probe module once so that they register themselves."""
-    from doctor.facts import (derived, envvars, host, inotify, model_dir, nvidia,  # noqa: F401
+    from doctor.facts import (derived, envs, envvars, host, inotify, model_dir, nvidia,  # noqa: F401
                               packages, ports, python_env)
 
 

@@ -4,7 +4,8 @@ Listing ``*.dist-info`` / ``*.egg-info`` folder names along the target's ``sys.p
 distribution and its version in a millisecond; only a few files are opened (lmdeploy's METADATA for
 its CUDA build, torch's ``version.py`` for its CUDA build, lmdeploy's folder for the TurboMind
 extension). Import order is respected: the first folder on ``sys.path`` that has a package wins,
-exactly like ``import`` would.
+exactly like ``import`` would. In a conda env, the ``conda-meta/`` record names fill in what conda
+installed without pip metadata (torch from the ``pytorch`` channel, ``torchtriton``).
 """
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ _VERSION_ASSIGN = re.compile(r"""^__version__\s*(?::[^=]*)?=\s*['"]([^'"]+)['"]"
 # Packages whose import folder is checked when no metadata exists (conda's torchtriton ships `triton`
 # without triton's own dist-info; source checkouts on PYTHONPATH have no metadata at all).
 _BARE_MODULES = {"triton": "triton", "lmdeploy": "lmdeploy", "torch": "torch"}
+# conda packages that install a Python distribution under another name, often without pip metadata.
+_CONDA_TO_PIP = {"pytorch": "torch", "torchtriton": "triton", "torchvision": "torchvision", "torchaudio": "torchaudio"}
+_CONDA_CUDA = re.compile(r"cuda(\d+\.\d+)")
 
 
 def normalize(name: str) -> str:
@@ -129,8 +133,20 @@ def _module_dir(site_dirs: List[str], module: str) -> Optional[str]:
 }, timeout_s=4.0)
 def package_facts(ctx: ProbeContext) -> ProbeResult:
     t = ctx.target
-    sites = t.site_dirs
-    dists = scan(sites)
+    facts = site_facts(t.site_dirs, ctx.cwd)
+    if t.prefix:
+        add_conda_packages(t.prefix, facts)
+    return ProbeResult(facts)
+
+
+def site_facts(sites: List[str], cwd: str, dists: Optional[Dict[str, dict]] = None) -> Dict[str, object]:
+    """The ``pkg.*`` facts of an environment whose import path is ``sites`` (first folder wins).
+
+    Shared by the ``packages`` probe (the examined env) and ``lmdoctor envs`` (every env on the
+    machine), so both judge an environment from the same facts. ``dists`` is :func:`scan`'s result
+    when the caller already has it.
+    """
+    dists = scan(sites) if dists is None else dists
     facts: Dict[str, object] = {"pkg.count": len(dists)}
     for name, info in dists.items():
         if info["version"]:
@@ -152,8 +168,49 @@ def package_facts(ctx: ProbeContext) -> ProbeResult:
                 if version:
                     facts[f"pkg.{name}.version"] = version.group(1)
     _torch_facts(sites, dists, facts)
-    _lmdeploy_facts(sites, dists, facts, ctx.cwd)
-    return ProbeResult(facts)
+    _lmdeploy_facts(sites, dists, facts, cwd)
+    return facts
+
+
+def conda_records(prefix: str) -> Dict[str, Tuple[str, str]]:
+    """conda package name → (version, build) from the ``conda-meta/NAME-VERSION-BUILD.json`` file names.
+
+    Only the names are listed (no record is opened), so this costs one ``listdir``. Empty when the
+    prefix is not a conda env or its conda-meta cannot be read.
+    """
+    try:
+        entries = os.listdir(os.path.join(prefix, "conda-meta"))
+    except OSError:
+        return {}
+    out: Dict[str, Tuple[str, str]] = {}
+    for entry in entries:
+        if entry.endswith(".json"):
+            parts = entry[: -len(".json")].rsplit("-", 2)
+            if len(parts) == 3:
+                out[parts[0]] = (parts[1], parts[2])
+    return out
+
+
+def add_conda_packages(prefix: str, facts: Dict[str, object]) -> None:
+    """Fill in what conda installed without pip metadata (the ``pytorch`` channel's torch, ``torchtriton``).
+
+    pip metadata wins: a conda record only supplies a version that no site folder reported, and the
+    CUDA build of torch from the ``pytorch`` package's build string (``py3.10_cuda12.1_cudnn8.9.2_0``)
+    or the ``pytorch-cuda`` pin.
+    """
+    records = conda_records(prefix)
+    for conda_name, pip_name in _CONDA_TO_PIP.items():
+        if conda_name in records and f"pkg.{pip_name}.version" not in facts:
+            facts[f"pkg.{pip_name}.version"] = records[conda_name][0]
+    if "pytorch" in records and "pkg.torch.cuda_build" not in facts:
+        build = records["pytorch"][1]
+        m = _CONDA_CUDA.search(build)
+        if m:
+            facts["pkg.torch.cuda_build"] = m.group(1)
+        elif build.startswith("cpu") or "_cpu_" in build:
+            facts["pkg.torch.cuda_build"] = "cpu"
+        elif "pytorch-cuda" in records:
+            facts["pkg.torch.cuda_build"] = records["pytorch-cuda"][0]
 
 
 def _torch_facts(sites: List[str], dists: Dict[str, dict], facts: Dict[str, object]) -> None:

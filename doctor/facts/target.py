@@ -55,10 +55,9 @@ def env_kind_and_name(prefix: Optional[str]) -> tuple:
     if not prefix:
         return "system", None
     if os.path.isdir(os.path.join(prefix, "conda-meta")):
-        # The root install (it holds envs/ or condabin/) is "base"; any other prefix is named by its folder,
+        # The root install is "base"; any other prefix is named by its folder,
         # including envs kept outside envs/ such as /root/share/pre_envs/icamp3_demo.
-        is_root = any(os.path.isdir(os.path.join(prefix, d)) for d in ("envs", "condabin"))
-        return "conda", "base" if is_root else os.path.basename(prefix)
+        return "conda", "base" if is_conda_root(prefix) else os.path.basename(prefix)
     if os.path.isfile(os.path.join(prefix, "pyvenv.cfg")):
         base = os.path.basename(prefix)
         if base.startswith("."):
@@ -67,7 +66,8 @@ def env_kind_and_name(prefix: Optional[str]) -> tuple:
     return "system", None
 
 
-def _python_in(prefix: str) -> Optional[str]:
+def python_in(prefix: str) -> Optional[str]:
+    """The interpreter of an env folder (``bin/python``...), or None when there is none that exists."""
     for rel in ("bin/python", "bin/python3", "python.exe", "Scripts/python.exe"):
         candidate = os.path.join(prefix, rel)
         if os.path.isfile(candidate):
@@ -75,21 +75,93 @@ def _python_in(prefix: str) -> Optional[str]:
     return None
 
 
-def conda_env_dirs(environ: Mapping[str, str]) -> List[str]:
-    """Folders that hold named conda envs, from the usual places (no `conda` call)."""
-    dirs: List[str] = []
-    for var in ("CONDA_ENVS_PATH", "CONDA_ENVS_DIRS"):
-        dirs += [d for d in environ.get(var, "").split(os.pathsep) if d]
-    roots = []
+_python_in = python_in  # the name other modules of the core used before it became public
+
+
+def home_dir(environ: Mapping[str, str]) -> str:
+    return environ.get("HOME") or os.path.expanduser("~")
+
+
+def conda_roots(environ: Mapping[str, str]) -> List[str]:
+    """Existing base conda installs: the one ``CONDA_EXE`` / ``CONDA_PREFIX`` belong to, then the usual folders."""
+    roots: List[str] = []
     if environ.get("CONDA_EXE"):
         roots.append(os.path.dirname(os.path.dirname(environ["CONDA_EXE"])))
     if environ.get("CONDA_PREFIX"):
         prefix = environ["CONDA_PREFIX"]
         roots.append(os.path.dirname(os.path.dirname(prefix)) if os.path.basename(os.path.dirname(prefix)) == "envs" else prefix)
-    home = os.path.expanduser("~")
+    home = home_dir(environ)
     roots += [os.path.join(home, n) for n in ("miniconda3", "anaconda3", "miniforge3", "mambaforge")] + ["/opt/conda"]
+    out: List[str] = []
+    for r in roots:
+        r = os.path.abspath(r)
+        if r not in out and is_conda_root(r):
+            out.append(r)
+    return out
+
+
+def is_conda_root(prefix: str) -> bool:
+    """A base install (it has conda-meta and holds envs/ or condabin/), not an env of one."""
+    return os.path.isdir(os.path.join(prefix, "conda-meta")) and \
+        any(os.path.isdir(os.path.join(prefix, d)) for d in ("envs", "condabin"))
+
+
+def condarc_files(environ: Mapping[str, str], roots: List[str]) -> List[str]:
+    """The .condarc files conda reads (system, each base install, user, $CONDARC) that exist."""
+    home = home_dir(environ)
+    paths = ["/etc/conda/.condarc", "/etc/conda/condarc"]
+    paths += [os.path.join(r, ".condarc") for r in roots]
+    paths += [os.path.join(home, ".config", "conda", ".condarc"), os.path.join(home, ".conda", ".condarc"),
+              os.path.join(home, ".condarc")]
+    if environ.get("CONDARC"):
+        paths.append(environ["CONDARC"])
+    return [p for p in paths if os.path.isfile(p)]
+
+
+def condarc_envs_dirs(path: str, environ: Mapping[str, str]) -> List[str]:
+    """``envs_dirs`` of one .condarc (``~`` and ``$VARS`` expanded); ValueError when it cannot be read."""
+    import yaml
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            data = yaml.safe_load(fh)
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"{path}: {getattr(exc, 'strerror', None) or 'invalid YAML'}") from None
+    dirs = data.get("envs_dirs") if isinstance(data, dict) else None
+    if not isinstance(dirs, list):
+        return []
+    home = home_dir(environ)
+    out = []
+    for d in dirs:
+        d = str(d)
+        if d.startswith("~"):
+            d = home + d[1:]
+        out.append(os.path.expandvars(d))
+    return out
+
+
+def environments_txt(environ: Mapping[str, str]) -> List[str]:
+    """Env prefixes conda registered in ``~/.conda/environments.txt`` (listed even if since deleted)."""
+    txt = os.path.join(home_dir(environ), ".conda", "environments.txt")
+    try:
+        with open(txt, encoding="utf-8", errors="replace") as fh:
+            return [line.strip() for line in fh if line.strip() and not line.startswith("#")]
+    except OSError:
+        return []
+
+
+def conda_env_dirs(environ: Mapping[str, str]) -> List[str]:
+    """Folders that hold named conda envs, from the usual places (no `conda` call), in conda's order."""
+    dirs: List[str] = []
+    for var in ("CONDA_ENVS_PATH", "CONDA_ENVS_DIRS"):
+        dirs += [d for d in environ.get(var, "").split(os.pathsep) if d]
+    roots = conda_roots(environ)
+    for rc in condarc_files(environ, roots):
+        try:
+            dirs += condarc_envs_dirs(rc, environ)
+        except ValueError:
+            continue  # a broken .condarc is conda's problem to report; its other folders still count
     dirs += [os.path.join(r, "envs") for r in roots]
-    dirs.append(os.path.join(home, ".conda", "envs"))
+    dirs.append(os.path.join(home_dir(environ), ".conda", "envs"))
     out: List[str] = []
     for d in dirs:
         d = os.path.abspath(d)
@@ -108,13 +180,9 @@ def find_conda_env(name: str, environ: Mapping[str, str]) -> str:
         if os.path.isdir(path):
             return path
         candidates += sorted(os.listdir(d))
-    txt = os.path.join(os.path.expanduser("~"), ".conda", "environments.txt")
-    if os.path.isfile(txt):
-        with open(txt, encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                line = line.strip()
-                if line and os.path.basename(line) == name and os.path.isdir(line):
-                    return line
+    for line in environments_txt(environ):
+        if os.path.basename(line) == name and os.path.isdir(line):
+            return line
     known = ", ".join(sorted(set(candidates))) or "none found"
     raise TargetError(f"conda env '{name}' not found (known envs: {known})")
 
