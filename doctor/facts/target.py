@@ -258,11 +258,10 @@ def resolve(python: Optional[str] = None, env_name: Optional[str] = None,
 
 
 def _same_interpreter(python: str) -> bool:
-    """True when ``python`` is the interpreter running lmdoctor (same env prefix), so no subprocess."""
-    try:
-        if os.path.samefile(python, sys.executable):
-            return True
-    except OSError:
-        return False
-    prefix = os.path.dirname(os.path.dirname(python))
-    return os.path.isfile(os.path.join(prefix, "pyvenv.cfg")) and os.path.abspath(prefix) == os.path.abspath(sys.prefix)
+    """True when ``python`` belongs to the env lmdoctor runs in (same prefix), so no subprocess.
+
+    Comparing the executables is not enough: every venv's ``bin/python`` links to the same base
+    interpreter, yet each venv has its own packages.
+    """
+    prefix = os.path.dirname(os.path.dirname(os.path.abspath(python)))
+    return os.path.exists(python) and os.path.realpath(prefix) == os.path.realpath(sys.prefix)

@@ -18,7 +18,8 @@ _STATUS = {"ready": "ok", "warnings": "warning", "unsuitable": "error", "broken"
 
 
 def render_envs(result: Survey, verbose: bool = False) -> None:
-    console = make_console(width=None if sys.stdout.isatty() else 160)
+    # Off a terminal the table keeps its natural width (no wrapped paths or commands in logs and pipes).
+    console = make_console(width=None if sys.stdout.isatty() else 400)
     m = marks()
     console.print(f"[bold]{text(UI, 'title')}[/] [dim]({text(UI, 'for_job')}: {escape(result.job.describe())})[/]",
                   soft_wrap=True)
@@ -45,7 +46,10 @@ def render_envs(result: Survey, verbose: bool = False) -> None:
                     rules = f" [dim]({', '.join(r.rules)})[/]" if r.rules else ""
                     console.print(f"    [{STYLES[r.severity.value]}]{m[r.severity.value]}[/] {escape(r.text)}{rules}",
                                   soft_wrap=True)
+                shown = {r.text for r in v.reasons}
                 for p in v.env.problems:
+                    if any(p.text in t for t in shown):
+                        continue
                     console.print(f"    [dim]- {escape(p.text)}[/]", soft_wrap=True)
     b = result.best
     if b is None:
