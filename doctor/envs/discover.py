@@ -39,8 +39,10 @@ class Problem:
         return {"path": self.path, "code": self.code, "text": self.text}
 
 
-def problem(path: str, code: str, **fmt: object) -> Problem:
-    return Problem(path, code, text(PROBLEMS, code, path=path, **fmt))
+def problem(where: str, code: str, **fmt: object) -> Problem:
+    """A problem about folder ``where``; the sentence may name another ``path`` (a sub-folder) instead."""
+    fmt.setdefault("path", where)
+    return Problem(where, code, text(PROBLEMS, code, **fmt))
 
 
 @dataclass

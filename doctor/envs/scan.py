@@ -190,7 +190,7 @@ def scan_env(cand: Candidate, environ: Mapping[str, str], cwd: str) -> Env:
             env.problems.append(problem(d, "unreadable_site", error=exc.strerror or str(exc)))
             env.broken = True
     if not env.site_dirs:
-        env.problems.append(problem(prefix, "no_site_packages", path=prefix))
+        env.problems.append(problem(prefix, "no_site_packages"))
         env.broken = True
     dists = packages.scan(readable)
     env.facts = {"py.executable": env.python or os.path.join(prefix, "bin", "python"), "py.prefix": prefix,
