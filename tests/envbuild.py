@@ -17,7 +17,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 PY = f"{sys.version_info.major}.{sys.version_info.minor}"
 PY_FULL = f"{PY}.{sys.version_info.micro}"

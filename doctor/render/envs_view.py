@@ -37,7 +37,12 @@ def render_envs(result: Survey, verbose: bool = False) -> None:
             table.add_row(f"[{STYLES[status]}]{m[status]}[/]", escape(name), escape(e.prefix), e.python_version or "?",
                           *(escape(e.package(p) or "-") for p in ("lmdeploy", "torch", "transformers", "timm")),
                           f"[{STYLES[status]}]{text(UI, v.verdict)}[/]", escape(v.main_reason))
-        console.print(table)
+        if sys.stdout.isatty():
+            console.print(table)
+        else:  # rich pads every cell to the column width; piped output should not end lines in spaces
+            with console.capture() as cap:
+                console.print(table)
+            sys.stdout.write("".join(line.rstrip() + "\n" for line in cap.get().splitlines()))
     if verbose:
         for v in result.verdicts:
             if len(v.reasons) > 1 or v.env.problems:
