@@ -32,8 +32,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from doctor.envs.discover import discover  # noqa: E402
+from doctor.envs.job import Job  # noqa: E402
 from doctor.envs.scan import scan_env  # noqa: E402
-from doctor.envs.score import Job, machine_only  # noqa: E402
+from doctor.envs.score import machine_only  # noqa: E402
 from doctor.envs.survey import survey  # noqa: E402
 
 DEFAULT_WHEEL_DIRS = ["/opt/pypi/files", str(Path.home() / ".cache" / "lmdoctor-tests" / "wheels")]

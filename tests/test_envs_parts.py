@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
 import envbuild
+import pytest
 from conftest import lmdoctor
+
 from doctor import selftest
-from doctor.envs.discover import discover
+from doctor.envs.discover import Candidate, discover
+from doctor.envs.job import Job, requirements
 from doctor.envs.scan import Env, python_version, scan_env
-from doctor.envs.discover import Candidate
-from doctor.envs.score import Job, Verdict, activate_command, rank, requirements
+from doctor.envs.score import Verdict, activate_command, rank
 from doctor.facts.packages import add_conda_packages, conda_records
 from doctor.model import Severity
 

@@ -39,7 +39,8 @@ Exit codes: 0 a ready env exists, 3 only envs with warnings, 1 none suitable (or
 def command(as_json: bool, for_job: bool, model: Optional[str], paths: Tuple[str, ...], depth: int,
             no_discover: bool, facts_file: Optional[str], verbose: bool, planned: Tuple[str, ...]) -> None:
     """Find the Python environment on this machine that will run a job (without activating any)."""
-    from doctor.envs.score import Job, live_machine_facts, machine_only
+    from doctor.envs.job import Job
+    from doctor.envs.score import live_machine_facts, machine_only
     from doctor.envs.survey import survey
 
     if for_job and not planned:

@@ -13,7 +13,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from doctor import exitcodes
 from doctor.envs.discover import Problem, discover
 from doctor.envs.scan import Env, scan_env
-from doctor.envs.score import Job, Verdict, best, judge, rank
+from doctor.envs.job import Job
+from doctor.envs.score import Verdict, best, judge, rank
 from doctor.facts import FactSet
 
 PACKAGE_COLUMNS = ("lmdeploy", "torch", "transformers", "timm")

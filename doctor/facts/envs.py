@@ -28,7 +28,8 @@ def envs_facts(ctx: ProbeContext) -> ProbeResult:
     if ctx.target is None or ctx.facts is None:
         reason = "facts come from a snapshot: the other environments of that machine cannot be scanned"
         return ProbeResult({}, unknown={pattern: reason for pattern in PROVIDES})
-    from doctor.envs.score import Job, machine_only, requirements
+    from doctor.envs.job import Job, requirements
+    from doctor.envs.score import machine_only
     from doctor.model import Severity
     job = Job.from_planned(ctx.planned)
     # Without a planned command, "lmdeploy is not installed" is no reason to scan: plain `check` stays fast.
