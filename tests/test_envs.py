@@ -23,12 +23,15 @@ GRADIO = ["lmdeploy", "serve", "gradio", "OpenGVLab/InternVL2-2B", "--cache-max-
 
 @pytest.fixture(scope="session")
 def machine(tmp_path_factory):
+    root = tmp_path_factory.mktemp("machine")
     try:
-        return envbuild.build_machine(tmp_path_factory.mktemp("machine"))
+        yield envbuild.build_machine(root)
     except envbuild.WheelsUnavailable as exc:
         if os.environ.get("CI"):
             raise
         pytest.skip(f"real wheels unavailable offline: {exc}")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)  # ~800 MB of installed wheels
 
 
 def run(machine, *args, **extra):
