@@ -1,0 +1,174 @@
+"""Derived facts about the planned command (stage 1): values rules compare but YAML cannot compute.
+
+The parser (``doctor/command.py``) says what was written; these facts say what the installed
+lmdeploy will *do* with it: the effective ``--tp``/``--cache-max-entry-count``/``--quant-policy``
+(given or that version's default, names such as ``fp8`` turned into numbers), how many GPUs the
+command will see (its own ``CUDA_VISIBLE_DEVICES`` wins over lmdoctor's), what ``--search-scale
+False`` means in that version, which chat template a model path selects on versions that pick the
+template by folder name, and ready-made rewrites where a fix is more than a flag edit.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from doctor import knowledge
+from doctor.facts import ABSENT, FactSet, ProbeContext, ProbeResult, Unknown, probe
+from doctor.programs import parse_version
+
+@probe("planned", {
+    "cmd.version_for_flags": "lmdeploy version whose flag table judged the planned command",
+    "cmd.tp": "tensor parallel size the planned lmdeploy command uses (given or default)",
+    "cmd.tp_power_of_two": "whether --tp is a power of two",
+    "cmd.visible_gpus": "GPUs the planned command will see (its own CUDA_VISIBLE_DEVICES, else this machine's)",
+    "cmd.cache_max_entry_count": "--cache-max-entry-count the planned command uses (given or default)",
+    "cmd.cache_max_entry_count_ok": "whether that value is accepted by the engine of that version",
+    "cmd.quant_policy": "--quant-policy as a number (names such as fp8 converted as that version does)",
+    "cmd.kv_fp8": "whether --quant-policy asks for an FP8 KV cache (16 fp8 / 17 fp8_e5m2)",
+    "cmd.calib_dataset": "calibration dataset a `lite` command uses (given or default)",
+    "cmd.search_scale_word": "word written after --search-scale (`False` in the tutorials), when any",
+    "cmd.search_scale_on": "whether lmdeploy will run the slow scale search (type=bool turns `False` into True)",
+    "cmd.search_scale_is_switch": "whether --search-scale is a switch (store_true) in that version",
+    "cmd.without_search_scale": "the planned command with --search-scale and its word removed",
+    "cmd.as_api_server": "a `serve gradio` command rewritten as `serve api_server` with the flags that exist there",
+    "cmd.chat_template_by_path": "whether that lmdeploy version picks the chat template from the model path",
+    "cmd.chat_template_matched": "chat template of the model's family that the model path matches, or `base`",
+    "cmd.chat_template_expected": "chat template name the model family needs (for --chat-template)",
+}, stage=1, timeout_s=2.0)
+def planned_facts(ctx: ProbeContext) -> ProbeResult:
+    cmd = ctx.planned
+    out: Dict[str, Any] = {}
+    unknown: Dict[str, str] = {}
+    if cmd is None or cmd.program != "lmdeploy" or cmd.table is None:
+        return ProbeResult(out)
+    facts = ctx.facts or FactSet()
+    if cmd.version:
+        out["cmd.version_for_flags"] = cmd.version
+    else:
+        unknown["cmd.version_for_flags"] = ("lmdeploy is not installed in the examined environment; "
+                                            "pass --lmdeploy-version to judge the command for a version")
+    if not cmd.table.has_subcommand(cmd.subcommand, cmd.version):
+        return ProbeResult(out, unknown)
+    _parallel(cmd, facts, out, unknown)
+    _engine(cmd, out)
+    _lite(cmd, out)
+    _rewrites(cmd, out)
+    _chat_template(cmd, facts, out)
+    return ProbeResult(out, unknown)
+
+
+def _number(text: Optional[str], kind=float) -> Optional[Any]:
+    if text is None:
+        return None
+    try:
+        return kind(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _parallel(cmd, facts: FactSet, out: Dict[str, Any], unknown: Dict[str, str]) -> None:
+    if cmd.spec("tp") is None:
+        return
+    tp = _number(cmd.value("tp"), int)
+    if tp is None:
+        return
+    out["cmd.tp"] = tp
+    out["cmd.tp_power_of_two"] = tp > 0 and tp & (tp - 1) == 0
+    count = facts.get("gpu.count")
+    if "CUDA_VISIBLE_DEVICES" in cmd.env and isinstance(count, int):
+        from doctor.facts.nvidia import _visible_indices
+        uuids = [str(facts.value(f"gpu.{i}.uuid", "")) for i in range(count)]
+        out["cmd.visible_gpus"] = len(_visible_indices(cmd.env["CUDA_VISIBLE_DEVICES"], uuids))
+        return
+    visible = facts.get("gpu.visible_count")
+    if isinstance(visible, Unknown) or visible is ABSENT:
+        unknown["cmd.visible_gpus"] = visible.reason if isinstance(visible, Unknown) else "GPU count not observed"
+    else:
+        out["cmd.visible_gpus"] = visible
+
+
+def _engine(cmd, out: Dict[str, Any]) -> None:
+    ratio = _number(cmd.value("cache-max-entry-count"))
+    if ratio is not None and cmd.spec("cache-max-entry-count") is not None:
+        out["cmd.cache_max_entry_count"] = ratio
+        v = parse_version(cmd.version)
+        # TurboMind 0.10-0.14 reads a value >= 1 as a number of KV blocks (Python checks only > 0);
+        # every other engine/version asserts 0 < ratio < 1 ('invalid cache_max_entry_count').
+        block_count = (cmd.value("backend") == "turbomind" and v is not None
+                       and parse_version("0.10.0") <= v < parse_version("0.15.0"))
+        out["cmd.cache_max_entry_count_ok"] = ratio > 0 and (ratio < 1 or block_count)
+    spec = cmd.spec("quant-policy")
+    given = cmd.value("quant-policy")
+    if spec is not None and given is not None:
+        ok, policy = spec.convert(given)
+        if ok and isinstance(policy, int):
+            out["cmd.quant_policy"] = policy
+            out["cmd.kv_fp8"] = policy in (16, 17)
+
+
+def _lite(cmd, out: Dict[str, Any]) -> None:
+    if not cmd.subcommand.startswith("lite "):
+        return
+    dataset = cmd.value("calib-dataset")
+    if dataset is not None:
+        out["cmd.calib_dataset"] = dataset
+    spec = cmd.spec("search-scale")
+    if spec is None:
+        return
+    out["cmd.search_scale_is_switch"] = spec.is_switch
+    toks = [t for t in cmd.tokens if t.flag == "--search-scale"]
+    if not toks:
+        out["cmd.search_scale_on"] = False
+        return
+    last = toks[-1]
+    word = (last.values or last.stray or [None])[0]
+    if word is not None:
+        out["cmd.search_scale_word"] = word
+    if spec.is_switch:
+        out["cmd.search_scale_on"] = True
+    else:
+        ok, value = spec.convert(word if word is not None else "")
+        out["cmd.search_scale_on"] = bool(value) if ok else False
+    if word is not None:
+        out["cmd.without_search_scale"] = cmd.without_flag("search-scale").shell()
+
+
+def _rewrites(cmd, out: Dict[str, Any]) -> None:
+    if cmd.subcommand == "serve gradio" and cmd.model:
+        out["cmd.as_api_server"] = cmd.with_subcommand("serve api_server", [cmd.model], keep_flags=True).shell()
+
+
+def _chat_template(cmd, facts: FactSet, out: Dict[str, Any]) -> None:
+    """Versions before 0.10.0 choose the chat template from substrings of the model path."""
+    data = knowledge.table("chat_templates")
+    until = (data.get("path_matching") or {}).get("until")
+    v = parse_version(cmd.version)
+    if v is None or not until or cmd.spec("chat-template") is None:
+        return
+    by_path = v < parse_version(str(until))
+    out["cmd.chat_template_by_path"] = by_path
+    family = facts.value("model.family")
+    model = cmd.model
+    if not by_path or not family or not model:
+        return
+    llm = facts.value("model.llm_arch")
+    templates = [t for t in data.get("templates", []) if t.get("family") == family
+                 and (not t.get("since") or v >= parse_version(str(t["since"])))]
+    if not templates:
+        return
+    matched = next((t["name"] for t in templates if template_matches(t, model)), "base")
+    out["cmd.chat_template_matched"] = matched
+    expected = [t for t in templates if t.get("suggest") and (not t.get("llm") or t.get("llm") == llm)]
+    if expected:
+        out["cmd.chat_template_expected"] = expected[0]["name"]
+
+
+def template_matches(template: Dict[str, Any], model_path: str) -> bool:
+    """One template's path test, as lmdeploy's ``match()``: substrings of the lower-cased path."""
+    path = model_path.lower()
+    if any(word in path for word in template.get("none", [])):
+        return False
+    if not all(word in path for word in template.get("all", [])):
+        return False
+    alternatives: List[str] = template.get("any", [])
+    return not alternatives or any(word in path for word in alternatives)
+
