@@ -46,6 +46,10 @@ COMMAND_FACTS = {
     "cmd.env.*": "environment assignments written before the command (VAR=value cmd ...)",
 }
 
+# The fact patterns a planned command covers (a flag not given is known absent, not unknown).
+# `cmd.flag.**` because dotted flags keep their dots: `cmd.flag.server.fileWatcherType`.
+COMMAND_COVERED = ["cmd.*", "cmd.flag.**", "cmd.env.*"]
+
 _PYTHONS = ("python", "python3")
 _WRAPPERS = ("nohup", "exec", "time", "stdbuf", "setsid")
 _BOOL_WORDS = ("true", "false")

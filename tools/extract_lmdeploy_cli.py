@@ -237,11 +237,30 @@ def _install_stubs() -> None:
                 raise AttributeError(item)
             return Stub(f"{self.__name__}.{item}")
 
+    class Registry:
+        """mmengine's Registry, reduced to what lmdeploy's template/parser registries use."""
+
+        def __init__(self, name, *args, **kwargs):
+            self.name = name
+            self.module_dict = {}
+
+        def register_module(self, name=None, force=False, module=None):
+            def deco(cls):
+                for n in (name if isinstance(name, (list, tuple)) else [name or cls.__name__]):
+                    self.module_dict[n] = cls
+                return cls
+            return deco(module) if module is not None else deco
+
+        def get(self, name):
+            return self.module_dict.get(name)
+
     class Loader(importlib.abc.Loader):
         def create_module(self, spec):
             mod = StubModule(spec.name)
             mod.__path__ = []
             mod.__version__ = "0.0.0"
+            if spec.name in ("mmengine", "mmengine.registry"):
+                mod.Registry = Registry
             return mod
 
         def exec_module(self, module):
@@ -378,19 +397,67 @@ def _walk(parser, path: Tuple[str, ...], out: Dict[str, Any]) -> None:
     out[" ".join(path)] = entry
 
 
+# Model paths whose chat template ``--templates`` asks each release's own ``best_match_model``:
+# tutorial paths, renamed folders, and near misses. (family, LLM architecture) as lmdoctor sees them.
+TEMPLATE_PROBES = {
+    "/root/models/internlm2-chat-1_8b": ("internlm2", None),
+    "/share/new_models/Shanghai_AI_Laboratory/internlm2_5-7b-chat": ("internlm2", None),
+    "/root/models/internlm2_5-7b-chat-w4a16-4bit": ("internlm2", None),
+    "/root/models/InternLM2-Math-7B": ("internlm2", None),
+    "/root/models/internlm2_5-7b": ("internlm2", None),
+    "/root/models/my-chat-model": ("internlm2", None),
+    "/root/models/7b-awq": ("internlm2", None),
+    "/share/new_models/OpenGVLab/InternVL2-2B": ("internvl", "InternLM2ForCausalLM"),
+    "/root/models/InternVL2-26B-w4a16-4bit": ("internvl", "InternLM2ForCausalLM"),
+    "/root/models/InternVL2-4B": ("internvl", "Phi3ForCausalLM"),
+    "/root/models/InternVL2_5-8B": ("internvl", "InternLM2ForCausalLM"),
+    "/root/models/InternVL-Chat-V1-5": ("internvl", "InternLM2ForCausalLM"),
+    "/root/models/Mono-InternVL-2B": ("internvl", "InternLM2ForCausalLM"),
+    "/root/models/vlm-26b-w4a16": ("internvl", "InternLM2ForCausalLM"),
+    "/root/models/my_vl_model": ("internvl", "InternLM2ForCausalLM"),
+    "/share/new_models/Shanghai_AI_Laboratory/internlm-xcomposer2-vl-1_8b": ("xcomposer2", None),
+    "/root/models/internlm-xcomposer2d5-7b": ("xcomposer2", None),
+    "/root/models/xcomposer2-vl-1_8b": ("xcomposer2", None),
+    "/root/models/composer-vl": ("xcomposer2", None),
+}
+
+
+def template_worker(src: str) -> None:
+    """Child-process entry: print {model path: template name} from the release's best_match_model."""
+    sys.dont_write_bytecode = True
+    out, sys.stdout = sys.stdout, sys.stderr   # lmdeploy's loggers must not mix into the JSON
+    sys.path.insert(0, src)
+    _install_stubs()
+    from lmdeploy import model as lm_model
+    match = getattr(lm_model, "best_match_model", None)
+    found = {path: match(path) for path in TEMPLATE_PROBES} if match is not None else {}
+    json.dump(found, out, indent=1, sort_keys=True)
+
+
+def extract_templates(version: str) -> Dict[str, str]:
+    src = fetch(version)
+    proc = subprocess.run([sys.executable, "-I", "-S", "-B", str(Path(__file__).resolve()), "--worker-templates",
+                           str(src)], capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        raise RuntimeError(f"lmdeploy {version}: best_match_model failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout)
+
+
 def worker(src: str) -> None:
     """Child-process entry: print {subcommand: {positionals, flags}} of the sources in ``src``."""
+    sys.dont_write_bytecode = True   # the sources are shared; leave no __pycache__ behind
+    stdout, sys.stdout = sys.stdout, sys.stderr
     parser = _build_parser(src)
     out: Dict[str, Any] = {}
     _walk(parser, (), out)
-    json.dump(out, sys.stdout, indent=1, sort_keys=True)
+    json.dump(out, stdout, indent=1, sort_keys=True)
 
 
 # -- 5-6: merge versions into ranges, emit the table -------------------------------------------------
 def extract(version: str) -> Dict[str, Any]:
     """One version's parser, built by lmdeploy's own code in an isolated child interpreter."""
     src = fetch(version)
-    proc = subprocess.run([sys.executable, "-I", "-S", str(Path(__file__).resolve()), "--worker", str(src)],
+    proc = subprocess.run([sys.executable, "-I", "-S", "-B", str(Path(__file__).resolve()), "--worker", str(src)],
                           capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
         raise RuntimeError(f"lmdeploy {version}: building the parser failed:\n{proc.stderr[-2000:]}")
@@ -572,6 +639,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--min", default="0.5.0", help="oldest release to include (default 0.5.0)")
     ap.add_argument("--max", default="0.18.0", help="newest release to include (default 0.18.0)")
     ap.add_argument("--versions", nargs="+", help="exact versions instead of pip's list")
+    ap.add_argument("--worker-templates", metavar="SRC", help=argparse.SUPPRESS)
+    ap.add_argument("--templates", type=Path, metavar="JSON",
+                    help="instead: record which chat template each release's best_match_model picks for sample "
+                         "model paths (the fixture that checks rules/knowledge/chat_templates.yaml)")
     ap.add_argument("--dump", metavar="VERSION", help="print one version's raw extraction as JSON and stop")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="table to write (default rules/programs/lmdeploy.yaml)")
     ap.add_argument("--jobs", type=int, default=4)
@@ -579,10 +650,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.worker:
         worker(args.worker)
         return 0
+    if args.worker_templates:
+        template_worker(args.worker_templates)
+        return 0
     if args.dump:
         json.dump(extract(args.dump), sys.stdout, indent=1, sort_keys=True)
         return 0
     versions = sorted(args.versions, key=vkey) if args.versions else released_versions(args.min, args.max)
+    if args.templates:
+        with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+            found = dict(zip(versions, pool.map(extract_templates, versions)))
+        doc = {"source": "tools/extract_lmdeploy_cli.py --templates: lmdeploy.model.best_match_model of each release",
+               "probes": {p: {"family": f, "llm_arch": a} for p, (f, a) in TEMPLATE_PROBES.items()},
+               "matches": {v: m for v, m in found.items() if any(t != "base" for t in m.values())}}
+        args.templates.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        print(f"{args.templates}: {len(doc['matches'])} releases with path-based template matching", file=sys.stderr)
+        return 0
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
         raws = dict(zip(versions, pool.map(extract, versions)))
     views = {v: per_version_view(raw) for v, raw in raws.items()}

@@ -15,20 +15,29 @@ from doctor import knowledge
 from doctor.facts import ABSENT, FactSet, ProbeContext, ProbeResult, Unknown, probe
 from doctor.programs import parse_version
 
+_FALSE_WORDS = ("false", "0", "no", "off", "none", "")
+
+
 @probe("planned", {
     "cmd.version_for_flags": "lmdeploy version whose flag table judged the planned command",
+    "cmd.flag_table_range": "lmdeploy releases the flag table was generated from (first..last)",
+    "cmd.flag_table_covers": "whether that version lies inside the releases the flag table was generated from",
     "cmd.tp": "tensor parallel size the planned lmdeploy command uses (given or default)",
     "cmd.tp_power_of_two": "whether --tp is a power of two",
+    "cmd.tp_suggestion": "largest power of two <= both --tp and the GPUs the command sees",
     "cmd.visible_gpus": "GPUs the planned command will see (its own CUDA_VISIBLE_DEVICES, else this machine's)",
     "cmd.cache_max_entry_count": "--cache-max-entry-count the planned command uses (given or default)",
     "cmd.cache_max_entry_count_ok": "whether that value is accepted by the engine of that version",
+    "cmd.cache_max_entry_count_suggestion": "a valid ratio for a rejected one (80 -> 0.8, else the default)",
     "cmd.quant_policy": "--quant-policy as a number (names such as fp8 converted as that version does)",
     "cmd.kv_fp8": "whether --quant-policy asks for an FP8 KV cache (16 fp8 / 17 fp8_e5m2)",
     "cmd.calib_dataset": "calibration dataset a `lite` command uses (given or default)",
     "cmd.search_scale_word": "word written after --search-scale (`False` in the tutorials), when any",
     "cmd.search_scale_on": "whether lmdeploy will run the slow scale search (type=bool turns `False` into True)",
     "cmd.search_scale_is_switch": "whether --search-scale is a switch (store_true) in that version",
-    "cmd.without_search_scale": "the planned command with --search-scale and its word removed",
+    "cmd.search_scale_fixed": "the planned command with --search-scale written as that version reads it as intended",
+    "cmd.without_unknown_flags": "the planned command without the flags its lmdeploy version does not have",
+    "cmd.unknown_flags_added_in": "oldest lmdeploy that has every unknown flag (when all were added later)",
     "cmd.as_api_server": "a `serve gradio` command rewritten as `serve api_server` with the flags that exist there",
     "cmd.chat_template_by_path": "whether that lmdeploy version picks the chat template from the model path",
     "cmd.chat_template_matched": "chat template of the model's family that the model path matches, or `base`",
@@ -41,17 +50,26 @@ def planned_facts(ctx: ProbeContext) -> ProbeResult:
     if cmd is None or cmd.program != "lmdeploy" or cmd.table is None:
         return ProbeResult(out)
     facts = ctx.facts or FactSet()
+    known = cmd.table.generated_from
+    if known:
+        out["cmd.flag_table_range"] = f"{known[0]}..{known[-1]}"
     if cmd.version:
         out["cmd.version_for_flags"] = cmd.version
+        v = parse_version(cmd.version)
+        if known and v is not None:
+            first, last = parse_version(known[0]), parse_version(known[-1])
+            out["cmd.flag_table_covers"] = first <= v and v.release <= last.release   # .postN of the last: same CLI
     else:
-        unknown["cmd.version_for_flags"] = ("lmdeploy is not installed in the examined environment; "
-                                            "pass --lmdeploy-version to judge the command for a version")
+        reason = ("lmdeploy is not installed in the examined environment; "
+                  "pass --lmdeploy-version to judge the planned command for a version")
+        unknown["cmd.version_for_flags"] = unknown["cmd.flag_table_covers"] = reason
+    _rewrites(cmd, out)
     if not cmd.table.has_subcommand(cmd.subcommand, cmd.version):
         return ProbeResult(out, unknown)
     _parallel(cmd, facts, out, unknown)
+    _unknown_flags(cmd, out)
     _engine(cmd, out)
     _lite(cmd, out)
-    _rewrites(cmd, out)
     _chat_template(cmd, facts, out)
     return ProbeResult(out, unknown)
 
@@ -84,6 +102,32 @@ def _parallel(cmd, facts: FactSet, out: Dict[str, Any], unknown: Dict[str, str])
         unknown["cmd.visible_gpus"] = visible.reason if isinstance(visible, Unknown) else "GPU count not observed"
     else:
         out["cmd.visible_gpus"] = visible
+    _tp_suggestion(tp, out)
+
+
+def _tp_suggestion(tp: int, out: Dict[str, Any]) -> None:
+    limit = min(tp, out.get("cmd.visible_gpus", tp))
+    if limit >= 1:
+        out["cmd.tp_suggestion"] = 1 << (limit.bit_length() - 1)
+
+
+def _unknown_flags(cmd, out: Dict[str, Any]) -> None:
+    flags = cmd.unknown_flags
+    if not flags:
+        return
+    trimmed = cmd
+    for flag in flags:
+        trimmed = trimmed.without_flag(flag)
+    out["cmd.without_unknown_flags"] = trimmed.shell()
+    v = parse_version(cmd.version)
+    firsts = []
+    for flag in flags:
+        later = [s.since for s in cmd.table.variants(cmd.subcommand, flag) if s.since and v is not None
+                 and parse_version(s.since) > v]
+        if not later:
+            return
+        firsts.append(min(later, key=parse_version))
+    out["cmd.unknown_flags_added_in"] = max(firsts, key=parse_version)
 
 
 def _engine(cmd, out: Dict[str, Any]) -> None:
@@ -95,7 +139,10 @@ def _engine(cmd, out: Dict[str, Any]) -> None:
         # every other engine/version asserts 0 < ratio < 1 ('invalid cache_max_entry_count').
         block_count = (cmd.value("backend") == "turbomind" and v is not None
                        and parse_version("0.10.0") <= v < parse_version("0.15.0"))
-        out["cmd.cache_max_entry_count_ok"] = ratio > 0 and (ratio < 1 or block_count)
+        out["cmd.cache_max_entry_count_ok"] = ok = ratio > 0 and (ratio < 1 or block_count)
+        if not ok:
+            default = _number(cmd.default("cache-max-entry-count")) or 0.8
+            out["cmd.cache_max_entry_count_suggestion"] = ratio / 100 if 1 <= ratio < 100 else default
     spec = cmd.spec("quant-policy")
     given = cmd.value("quant-policy")
     if spec is not None and given is not None:
@@ -128,8 +175,12 @@ def _lite(cmd, out: Dict[str, Any]) -> None:
     else:
         ok, value = spec.convert(word if word is not None else "")
         out["cmd.search_scale_on"] = bool(value) if ok else False
-    if word is not None:
-        out["cmd.without_search_scale"] = cmd.without_flag("search-scale").shell()
+    if word is None:
+        return
+    if word.lower() in _FALSE_WORDS:     # meant "no search": the flag must go (False is truthy / rejected)
+        out["cmd.search_scale_fixed"] = cmd.without_flag("search-scale").shell()
+    elif spec.is_switch:                 # meant "search": the switch alone
+        out["cmd.search_scale_fixed"] = cmd.with_flag("search-scale").shell()
 
 
 def _rewrites(cmd, out: Dict[str, Any]) -> None:
