@@ -1,4 +1,4 @@
-"""Derived facts about the planned command (stage 1): values rules compare but YAML cannot compute.
+"""Derived facts about the planned command (stage 2): values rules compare but YAML cannot compute.
 
 The parser (``doctor/command.py``) says what was written; these facts say what the installed
 lmdeploy will *do* with it: the effective ``--tp``/``--cache-max-entry-count``/``--quant-policy``
@@ -42,7 +42,7 @@ _FALSE_WORDS = ("false", "0", "no", "off", "none", "")
     "cmd.chat_template_by_path": "whether that lmdeploy version picks the chat template from the model path",
     "cmd.chat_template_matched": "chat template of the model's family that the model path matches, or `base`",
     "cmd.chat_template_expected": "chat template name the model family needs (for --chat-template)",
-}, stage=1, timeout_s=2.0)
+}, stage=2, timeout_s=2.0)   # stage 2: needs model.family from the stage-1 knowledge joins
 def planned_facts(ctx: ProbeContext) -> ProbeResult:
     cmd = ctx.planned
     out: Dict[str, Any] = {}
@@ -96,12 +96,12 @@ def _parallel(cmd, facts: FactSet, out: Dict[str, Any], unknown: Dict[str, str])
         from doctor.facts.nvidia import _visible_indices
         uuids = [str(facts.value(f"gpu.{i}.uuid", "")) for i in range(count)]
         out["cmd.visible_gpus"] = len(_visible_indices(cmd.env["CUDA_VISIBLE_DEVICES"], uuids))
-        return
-    visible = facts.get("gpu.visible_count")
-    if isinstance(visible, Unknown) or visible is ABSENT:
-        unknown["cmd.visible_gpus"] = visible.reason if isinstance(visible, Unknown) else "GPU count not observed"
     else:
-        out["cmd.visible_gpus"] = visible
+        visible = facts.get("gpu.visible_count")
+        if isinstance(visible, Unknown) or visible is ABSENT:
+            unknown["cmd.visible_gpus"] = visible.reason if isinstance(visible, Unknown) else "GPU count not observed"
+        else:
+            out["cmd.visible_gpus"] = visible
     _tp_suggestion(tp, out)
 
 
