@@ -150,12 +150,10 @@ class Command:
     @property
     def port(self) -> Optional[int]:
         if self.program == "streamlit":
-            raw = self.value("server.port") or self.env.get("STREAMLIT_SERVER_PORT") or "8501"
+            raw = self.get_flag("server.port") or self.env.get("STREAMLIT_SERVER_PORT") or self.default("server.port") or "8501"
         elif self.program == "lmdeploy":
             if not self.subcommand.startswith("serve ") or self.subcommand == "serve api_client":
                 return None
-            if self.subcommand == "serve gradio" and self.positionals and _looks_like_url(self.positionals[0]):
-                pass   # gradio client of an api_server still listens on its own --server-port
             raw = self.value("server-port")
             if raw is None:   # None in the table means "decided later": api_server falls back to 23333
                 raw = {"serve gradio": "6006", "serve proxy": "8000"}.get(self.subcommand, "23333")

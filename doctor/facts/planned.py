@@ -190,27 +190,37 @@ def _rewrites(cmd, out: Dict[str, Any]) -> None:
 
 def _chat_template(cmd, facts: FactSet, out: Dict[str, Any]) -> None:
     """Versions before 0.10.0 choose the chat template from substrings of the model path."""
-    data = knowledge.table("chat_templates")
-    until = (data.get("path_matching") or {}).get("until")
+    until = (knowledge.table("chat_templates").get("path_matching") or {}).get("until")
     v = parse_version(cmd.version)
     if v is None or not until or cmd.spec("chat-template") is None:
         return
     by_path = v < parse_version(str(until))
     out["cmd.chat_template_by_path"] = by_path
     family = facts.value("model.family")
-    model = cmd.model
-    if not by_path or not family or not model:
+    if not by_path or not family or not cmd.model:
         return
-    llm = facts.value("model.llm_arch")
-    templates = [t for t in data.get("templates", []) if t.get("family") == family
-                 and (not t.get("since") or v >= parse_version(str(t["since"])))]
+    found = chat_template_for_path(family, cmd.model, cmd.version, facts.value("model.llm_arch"))
+    if found is not None:
+        out["cmd.chat_template_matched"], expected = found
+        if expected:
+            out["cmd.chat_template_expected"] = expected
+
+
+def chat_template_for_path(family: str, model_path: str, version: str,
+                           llm_arch: Optional[str] = None) -> Optional[tuple]:
+    """(template the path selects among the family's templates or ``base``, template to suggest).
+
+    None when lmdoctor has no template data for the family. Mirrors lmdeploy's ``best_match_model``
+    for the families in ``rules/knowledge/chat_templates.yaml``.
+    """
+    v = parse_version(version)
+    templates = [t for t in knowledge.table("chat_templates").get("templates", []) if t.get("family") == family
+                 and (not t.get("since") or (v is not None and v >= parse_version(str(t["since"]))))]
     if not templates:
-        return
-    matched = next((t["name"] for t in templates if template_matches(t, model)), "base")
-    out["cmd.chat_template_matched"] = matched
-    expected = [t for t in templates if t.get("suggest") and (not t.get("llm") or t.get("llm") == llm)]
-    if expected:
-        out["cmd.chat_template_expected"] = expected[0]["name"]
+        return None
+    matched = next((t["name"] for t in templates if template_matches(t, model_path)), "base")
+    suggest = [t["name"] for t in templates if t.get("suggest") and (not t.get("llm") or t.get("llm") == llm_arch)]
+    return matched, (suggest[0] if suggest else None)
 
 
 def template_matches(template: Dict[str, Any], model_path: str) -> bool:
