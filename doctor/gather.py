@@ -48,7 +48,7 @@ def gather(src: Sources, environ: Optional[Mapping[str, str]] = None,
         version = src.lmdeploy_version or base.value("pkg.lmdeploy.version")
         planned = parse(list(src.planned), version=version)
         ctx.planned = planned
-        base = base.with_values(command_facts(planned), covered=COMMAND_COVERED)
+    base = base.with_values(command_facts(planned) if planned else {}, covered=COMMAND_COVERED)
     facts = collect(ctx, stages=derived_stages(), base=base)
     facts.source = src.facts_file or "live"
     return facts, planned

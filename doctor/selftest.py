@@ -79,7 +79,7 @@ def case_facts(case: Dict[str, Any]) -> Tuple[FactSet, Optional[Command]]:
     if case.get("cmd"):
         version = case.get("lmdeploy_version") or facts.value("pkg.lmdeploy.version")
         planned = parse_shell(case["cmd"], version=version)
-        facts = facts.with_values(command_facts(planned), covered=COMMAND_COVERED)
+    facts = facts.with_values(command_facts(planned) if planned else {}, covered=COMMAND_COVERED)
     ctx = ProbeContext(planned=planned, cwd=".", environ={})
     return collect(ctx, stages=derived_stages(), base=facts), planned
 

@@ -247,3 +247,9 @@ def test_check_without_a_version_says_it_could_not_check(run_lmdoctor):
     unchecked = [u for u in doc["unchecked"] if u["rule"] == "CMD017"]
     assert unchecked and "--lmdeploy-version" in unchecked[0]["reasons"][0]
     assert run.code == 4
+
+
+def test_check_without_a_planned_command_skips_the_command_rules(run_lmdoctor):
+    doc = run_lmdoctor("check", "--json", "--facts", "fixtures/facts/h100.json").json()
+    assert not [u for u in doc["unchecked"] if u["rule"].startswith("CMD")]
+    assert not [f for f in doc["findings"] if f["rule"].startswith("CMD")]
