@@ -31,7 +31,8 @@ Usage::
     python tools/extract_lmdeploy_cli.py --versions 0.5.1 0.18.0 --out /tmp/t.yaml
     python tools/extract_lmdeploy_cli.py --dump 0.7.3        # one version's raw extraction as JSON
 
-Needs the network for steps 1-2 (not run by the tests); the output is committed.
+Needs the network for steps 1-2 (not run by the tests); the output is committed. Needs Python >= 3.10
+(``sys.stdlib_module_names``; recent lmdeploy sources use ``X | None`` annotations at run time).
 """
 from __future__ import annotations
 
@@ -612,7 +613,7 @@ def render_yaml(table: Dict[str, Any], skipped: Sequence[str]) -> str:
     if "flexible_flags" in table:
         lines.append("# FlexibleArgumentParser: --foo_bar is read as --foo-bar, --opt.key VALUE builds a JSON dict")
         lines.append(f"flexible_flags: {_flow(table['flexible_flags'])}")
-    lines.append("root_flags:")
+    lines.append("root_flags:" + ("" if table["root_flags"] else " {}"))
     for flag, variants in table["root_flags"].items():
         lines.append(f"  {_flow(flag)}: {_flow(variants)}")
     lines.append("subcommands:")
@@ -633,6 +634,8 @@ def render_yaml(table: Dict[str, Any], skipped: Sequence[str]) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    if sys.version_info < (3, 10):
+        raise SystemExit("extract_lmdeploy_cli.py needs Python >= 3.10")
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--worker", metavar="SRC", help=argparse.SUPPRESS)
