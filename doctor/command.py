@@ -31,7 +31,7 @@ COMMAND_FACTS = {
     "cmd.flag.**": "value of a flag given on the command line (true for switches; `cmd.flag.server.port` for dotted flags)",
     "cmd.port": "port the command will listen on (given or default)",
     "cmd.bind_host": "address the command will bind",
-    "cmd.backend": "inference backend requested (turbomind | pytorch)",
+    "cmd.backend": "inference backend requested (turbomind | pytorch): given, else that version's default",
     "cmd.lmdeploy_version": "lmdeploy version the command was interpreted against",
     "cmd.unknown_flags": "flags that do not exist for this subcommand in that lmdeploy version",
     "cmd.flag_history": "for unknown flags: `--flag: added in X` / `removed in Y` notes",
@@ -54,6 +54,7 @@ _PYTHONS = ("python", "python3")
 _WRAPPERS = ("nohup", "exec", "time", "stdbuf", "setsid")
 _BOOL_WORDS = ("true", "false")
 _PYTHON_OPTS_WITH_VALUE = ("-X", "-W", "-Q")
+_CONDA_RUN_OPTS_WITH_VALUE = ("-n", "--name", "-p", "--prefix", "--cwd")
 
 
 @dataclass
@@ -329,7 +330,8 @@ def _is_flag_like(text: str) -> bool:
 def _split_launcher(argv: List[str]) -> Tuple[Dict[str, str], List[int], str, int]:
     """Env assignments (and their indices), the program name, and where its own arguments start.
 
-    Understands ``VAR=x nohup env VAR2=y python -u -m lmdeploy ...`` and ``python script.py``.
+    Understands ``VAR=x nohup env VAR2=y python -u -m lmdeploy ...``, ``conda run -n ENV lmdeploy ...``
+    and ``python script.py``.
     """
     env: Dict[str, str] = {}
     env_indices: List[int] = []
@@ -346,6 +348,10 @@ def _split_launcher(argv: List[str]) -> Tuple[Dict[str, str], List[int], str, in
             i += 1
             while i < len(argv) and argv[i].startswith("-"):   # env -u NAME / env -i
                 i += 2 if argv[i] in ("-u", "--unset", "-C", "--chdir") else 1
+        elif base == "conda" and i + 1 < len(argv) and argv[i + 1] == "run":   # conda run -n ENV cmd
+            i += 2
+            while i < len(argv) and argv[i].startswith("-"):
+                i += 2 if argv[i] in _CONDA_RUN_OPTS_WITH_VALUE else 1
         elif base in _WRAPPERS:
             i += 1
             while i < len(argv) and argv[i].startswith("-"):
@@ -428,7 +434,7 @@ def _take_values(argv: List[str], j: int, spec: Optional[FlagSpec]) -> Tuple[Lis
 # -- shell text ------------------------------------------------------------------------------------
 _OPERATORS = ("&&", "||", ";;", "|&", ">>", "&>>", "&>", ">&", "<<", ">|", "|", "&", ";", ">", "<", "\n")
 _REDIRECTS = (">>", "&>>", "&>", ">&", "<<", ">|", ">", "<")
-_PROMPT = re.compile(r"^\s*(\([^)]*\)\s*)?[\w.\-]+@[\w.\-]+:[^#$\n]*[#$]\s+")
+_PROMPT = re.compile(r"^\s*(\([^)]*\)\s*)?([\w.\-]+@[\w.\-]+:[^#$\n]*[#$]|\$)\s+")
 _PROGRAMS = ("lmdeploy", "streamlit", "python", "python3")
 
 
@@ -438,7 +444,7 @@ def split_shell(line: str) -> List[List[str]]:
     Quotes and backslashes work as in sh (backslash-newline joins lines); ``&&``, ``||``, ``;``,
     ``|``, ``&`` and newlines separate commands; redirections (``> log 2>&1``) are dropped with
     their targets; ``#`` starts a comment at the beginning of a word; a copied prompt
-    (``(env) root@host:~# ``) in front of a line is ignored.
+    (``(env) root@host:~# ``, ``$ ``) in front of a line is ignored.
     """
     line = "\n".join(_PROMPT.sub("", ln) for ln in line.replace("\r\n", "\n").split("\n"))
     commands: List[List[str]] = [[]]

@@ -48,6 +48,7 @@ def test_operators_redirections_and_comments():
                                                   "api_server", "/m", "--tp", "1"]]
     assert split_shell("lmdeploy chat /m 2>err.log | tee out; echo done") == [
         ["lmdeploy", "chat", "/m"], ["tee", "out"], ["echo", "done"]]
+    assert split_shell("$ lmdeploy chat /m") == [["lmdeploy", "chat", "/m"]]
     cmd = parse_shell(text, "0.5.3")
     assert cmd.subcommand == "serve api_server" and cmd.positionals == ["/m"] and cmd.env == {"CUDA_VISIBLE_DEVICES": "1"}
 
@@ -67,6 +68,7 @@ def test_shell_round_trip_keeps_env_assignments_working():
     (["python", "-X", "importtime", "-m", "lmdeploy", "serve", "api_server", "/m"], 5),
     (["env", "-u", "HF_HUB_OFFLINE", "A=1", "lmdeploy", "serve", "api_server", "/m"], 5),
     (["A=1", "B=2", "nohup", "lmdeploy", "serve", "api_server", "/m"], 4),
+    (["conda", "run", "-n", "lmdeploy", "--no-capture-output", "lmdeploy", "serve", "api_server", "/m"], 6),
 ])
 def test_launchers(argv, start):
     cmd = parse(argv, "0.5.3")
