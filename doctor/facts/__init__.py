@@ -183,6 +183,7 @@ def _load_probe_modules() -> None:
     """Import every probe module once so that they register themselves."""
     from doctor.facts import (derived, envs, envvars, host, inotify, model_dir, nvidia,  # noqa: F401
                               packages, ports, python_env)
+    from doctor.facts import planned  # noqa: F401  (planned-command derived facts)
 
 
 def catalog() -> Dict[str, str]:
