@@ -34,11 +34,15 @@ class Job:
         return cls(argv=list(planned.argv) if planned is not None else None)
 
     def command(self, version: Optional[str]) -> Optional[Command]:
-        """The job parsed with the flag table of ``version``; a bare ``lmdeploy MODEL`` for ``--model``."""
+        """The job parsed with the flag table of ``version``.
+
+        ``--model`` alone means "serve this model": ``lmdeploy serve api_server MODEL`` exists in every
+        version, so it adds no sub-command requirement, and the parser knows which word is the model.
+        """
         if self.argv:
             return parse(self.argv, version=version)
         if self.model:
-            return parse(["lmdeploy", self.model], version=version)
+            return parse(["lmdeploy", "serve", "api_server", self.model], version=version)
         return None
 
     @property
