@@ -14,6 +14,8 @@ COMMANDS = {
     "check": "doctor.commands.check:command",
     "facts": "doctor.commands.facts:command",
     "rules": "doctor.commands.rules:group",
+    "report": "doctor.commands.report:command",
+    "completion": "doctor.commands.completion:command",
 }
 
 EPILOG = """\b

@@ -211,3 +211,12 @@ def test_facts_command_records_secret_variables_as_present(run_lmdoctor):
     for secret in env.values():
         if secret != "1":
             assert secret not in r.out
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "fixtures" / "report").glob("*.log")))
+def test_real_logs_come_out_unchanged(name):
+    """Real lmdeploy logs carry no secrets; redaction must not touch a byte of them (identity on,
+    for a user and host that do not appear in them)."""
+    text = (REPO / "fixtures" / "report" / name).read_text(encoding="utf-8")
+    r = Redactor(environ={"HOME": "/home/zed"}, users=["zed"], hosts=["worker-node-17"])
+    assert r.text(text) == text
