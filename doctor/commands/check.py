@@ -11,12 +11,26 @@ from doctor.commands.common import (input_errors, json_option, lang_option, quie
 
 HELP_EPILOG = """\b
 Examples:
-  lmdoctor check
-  lmdoctor check --json --strict            # for scripts: exit 0 only when fully healthy
-  lmdoctor check --env icamp3_demo          # examine another conda env without activating it
-  lmdoctor check -- lmdeploy serve api_server /root/models/internlm2_5-7b-chat --server-port 23333
-  lmdoctor check -- streamlit run app.py --server.port 6006
-
+  lmdoctor check                                  # pre-flight of this machine
+\b
+  # internlm2_5-7b-chat on an 8 GiB slice: does it fit before TurboMind runs out of memory?
+  lmdoctor check -- lmdeploy chat /root/models/internlm2_5-7b-chat
+\b
+  # InternVL2-26B quantized to AWQ on a 24 GiB slice (30% of an A100), as the tutorial serves it
+  lmdoctor check -- lmdeploy serve api_server /root/models/InternVL2-26B-w4a16-4bit \\
+      --model-format awq --quant-policy 4 --cache-max-entry-count 0.1 --server-port 23333 --tp 1
+\b
+  # the gradio VLM demo dies with "Aborted (core dumped)" in env demo; the preset env works
+  lmdoctor check --env icamp3_demo -- lmdeploy serve gradio \\
+      /share/new_models/Shanghai_AI_Laboratory/internlm-xcomposer2-vl-1_8b --cache-max-entry-count 0.1
+\b
+  # the Streamlit demo on a shared container (inotify watch limit, no root)
+  lmdoctor check -- streamlit run /root/demo/Tutorial/tools/streamlit_demo.py \\
+      --server.address 127.0.0.1 --server.port 6006
+\b
+  lmdoctor check --json --strict                  # scripts: exit 0 only when fully healthy
+  lmdoctor check --quiet --ignore GPU001          # only problems; an accepted finding silenced
+  lmdoctor check --facts facts.json --lang zh     # judge a saved snapshot, in Chinese
 \b
 Exit codes: 0 healthy, 1 errors, 2 usage error, 3 warnings only, 4 couldn't check.
 """

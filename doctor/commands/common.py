@@ -48,12 +48,20 @@ def lang_option(fn: Callable) -> Callable:
                         callback=set_language, help="Language of the output (default: LMDOCTOR_LANG or the locale).")(fn)
 
 
+def complete_rules(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
+    """Shell completion of rule IDs and names (`lmdoctor rules show GP<TAB>`, `--ignore HO<TAB>`)."""
+    from click.shell_completion import CompletionItem
+    from doctor.ruleset import load_rules
+    return [CompletionItem(r.id, help=r.title.get()) for r in load_rules().rules
+            if r.id.startswith(incomplete.upper()) or r.name.startswith(incomplete)]
+
+
 def selection_options(fn: Callable) -> Callable:
     """--select / --ignore: which rules run (also from [tool.lmdoctor] and ~/.config/lmdoctor/config.toml)."""
-    fn = click.option("--ignore", "ignore", multiple=True, metavar="RULE",
+    fn = click.option("--ignore", "ignore", multiple=True, metavar="RULE", shell_complete=complete_rules,
                       help="Do not run these rules: ID (HOST003), ID prefix (HOST) or name; repeatable, "
                            "comma-separated. Adds to `ignore` of the config files.")(fn)
-    fn = click.option("--select", "select", multiple=True, metavar="RULE",
+    fn = click.option("--select", "select", multiple=True, metavar="RULE", shell_complete=complete_rules,
                       help="Run only these rules (ID, ID prefix or name); overrides `select` of the config files.")(fn)
     return fn
 

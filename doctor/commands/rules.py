@@ -7,7 +7,7 @@ from typing import List, Tuple
 import click
 
 from doctor import exitcodes
-from doctor.commands.common import fail_usage, input_errors, json_option, lang_option
+from doctor.commands.common import complete_rules, fail_usage, input_errors, json_option, lang_option
 
 HELP_EPILOG = """\b
 Examples:
@@ -72,7 +72,7 @@ def doc_sections(rule) -> List[Tuple[str, str]]:
 
 
 @group.command("show", epilog=HELP_EPILOG)
-@click.argument("rule_id")
+@click.argument("rule_id", shell_complete=complete_rules)
 @json_option
 @lang_option
 @input_errors
