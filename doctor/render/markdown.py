@@ -84,18 +84,18 @@ def environment_rows(f: FactSet) -> List[Tuple[str, str]]:
         rows.append(("torch", cell(torch + (f" (CUDA {build})" if build and build != "cpu" else ""))))
     others = [f"{p} {f.value(f'pkg.{p}.version')}" for p in PACKAGES if f.value(f"pkg.{p}.version")]
     if others:
-        rows.append(("packages", cell(", ".join(others))))
+        rows.append((tr("report_packages"), cell(", ".join(others))))
     count = f.get("gpu.count")
     if count == 0:
         rows.append(("GPU", cell(tr("no_gpu"))))
     for i in f.indices("gpu"):
         line = gpu_line(f, i)
+        if f.value(f"gpu.{i}.mig"):
+            line += " (MIG)"
         other = f.value(f"gpu.{i}.other_mib")
         if other:
             line += "; " + tr("other_processes_hold", used=_gib(other))
         rows.append((tr("report_gpu", index=i), cell(line)))
-    if f.value("gpu.0.mig"):
-        rows.append(("MIG", cell("on")))
     driver = driver_line(f)
     if driver:
         rows.append(("NVIDIA", cell(driver)))
