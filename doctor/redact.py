@@ -35,7 +35,7 @@ from __future__ import annotations
 import os
 import re
 import socket
-from typing import Any, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 MASK = "[REDACTED]"
 PRESENT = "<set>"      # how env.* facts record a secret variable: set, value withheld
@@ -55,32 +55,35 @@ _GENERIC_USERS = frozenset({"root", "user", "admin", "ubuntu", "nobody", "jovyan
                             "default", "localhost", "host", "ec2-user", "centos", "debian"})
 _MIN_LEARNED = 4       # shorter secret values are not searched for elsewhere (would mask ordinary text)
 
-_SEG = r"[A-Za-z0-9]+"
-_NAME = rf"{_SEG}(?:[_.\-]{_SEG})*"
+# Detection runs on a lowercased copy of the text (same length, so spans map back) with patterns
+# that start with a literal: the regex engine then skips ahead instead of trying every position,
+# which keeps a multi-megabyte log fast. Word boundaries are checked by hand on the (rare) hits.
+_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+_TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+_HINT = re.compile(r"token|key|secret|passw|passphrase|credential|auth|cookie|signature|sig")
 # a quoted string, a [list] / (tuple), or a bare run up to a separator
 _VALUE = r"""(?:"[^"\n]*"|'[^'\n]*'|\[[^\]\n]*\]|\([^)\n]*\)|[^\s&,;"'<>()\[\]{}]+)"""
-_ASSIGN = re.compile(rf"""(?<![A-Za-z0-9_.\-])(["']?)(?P<name>{_NAME})\1[ \t]*[=:][ \t]*(?P<value>{_VALUE})""")
+_ASSIGN_TAIL = re.compile(rf"""["']?[ \t]*[=:][ \t]*(?P<value>{_VALUE})""")
 _FLAG_VALUE = r"""(?:"[^"\n]*"|'[^'\n]*'|(?!-)(?!\\(?:\r?\n|$))[^\s"']+)"""
 _GAP = r"(?:[ \t]|\\\r?\n)+"
-_FLAG = re.compile(rf"(?<![\w\-])(?P<flag>--?{_NAME})(?:[ \t]*=[ \t]*|{_GAP})(?P<values>{_FLAG_VALUE}(?:{_GAP}{_FLAG_VALUE})*)")
+_FLAG_TAIL = re.compile(rf"(?:[ \t]*=[ \t]*|{_GAP})(?P<values>{_FLAG_VALUE}(?:{_GAP}{_FLAG_VALUE})*)")
 _ONE_FLAG_VALUE = re.compile(_FLAG_VALUE)
-_HEADER = re.compile(r"(?i)(?<![\w-])(?:proxy-)?authorization|(?<![\w-])(?:set-)?cookie|(?<![\w-])x-api-key")
+_HEADER = re.compile(r"authorization|cookie|x-api-key")  # on the lowercased text
 _HEADER_VALUE = re.compile(r"[ \t]*:[ \t]*(?:(?:Bearer|Basic|Token|Digest)[ \t]+)?(?P<value>[^\"'\r\n]+)", re.I)
-_SCHEME_CRED = re.compile(r"\b(?:Bearer|Basic)[ \t]+(?P<value>[A-Za-z0-9._~+/=\-]{8,})")
-_URL_CRED = re.compile(r"(?i)\b[a-z][a-z0-9+.\-]*://(?P<value>[^/@\s:'\"]+(?::[^/@\s'\"]*)?)@")
-_USER_PASS_FLAG = re.compile(r"(?<![\w\-])--(?:proxy-)?user(?:[ \t]*=[ \t]*|[ \t]+)(?P<value>[^\s:\"']+:[^\s\"']+)")
+_SCHEME_CRED = re.compile(r"(?:bearer|basic)[ \t]+(?P<value>[a-z0-9._~+/=\-]{8,})")  # on the lowercased text
+_URL_CRED = re.compile(r"://(?P<value>[^/@\s:'\"]+(?::[^/@\s'\"]*)?)@")
+_USER_PASS_FLAG = re.compile(r"--(?:proxy-)?user(?:[ \t]*=[ \t]*|[ \t]+)(?P<value>[^\s:\"']+:[^\s\"']+)")
 _PRIVATE_KEY = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?P<value>.*?)"
                           r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|\Z)", re.S)
 _KNOWN_FORMATS = re.compile(
-    r"(?<![A-Za-z0-9_\-])(?P<value>"
     r"sk-(?:proj-|ant-|svcacct-|admin-)?[A-Za-z0-9_\-]{16,}"   # OpenAI / Anthropic-style
     r"|hf_[A-Za-z0-9]{30,}"                                    # Hugging Face
     r"|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}"  # GitHub
     r"|(?:AKIA|ASIA)[A-Z0-9]{16}"                              # AWS access key id
     r"|AIza[0-9A-Za-z_\-]{35}"                                 # Google API key
     r"|xox[abposr]-[A-Za-z0-9\-]{10,}"                         # Slack
-    r"|eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"  # JWT
-    r")(?![A-Za-z0-9_\-])")
+    r"|eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}")  # JWT
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
@@ -113,9 +116,50 @@ def _maskable(value: str) -> bool:
     return value.strip("\"'").lower() not in _NOT_SECRET_VALUES and MASK not in value
 
 
-def _glued(text: str, index: int, edge: str) -> bool:
+def _glued(text: str, index: int, edge: str, chars: Optional[frozenset] = None) -> bool:
     """Whether ``text[index]`` continues a word that ends (or starts) with ``edge``."""
-    return 0 <= index < len(text) and edge.isalnum() and (text[index].isalnum() or text[index] == "_")
+    if not 0 <= index < len(text) or not edge.isalnum():
+        return False
+    return text[index] in chars if chars is not None else (text[index].isalnum() or text[index] == "_")
+
+
+def _name_prefix(text: str, start: int) -> str:
+    """The part of a name before ``start`` (``proxy-`` for ``proxy-authorization``; "" at a word start)."""
+    left = start
+    while left > 0 and text[left - 1] in _NAME_CHARS:
+        left -= 1
+    return text[left:start]
+
+
+def _named_value_spans(text: str, low: str) -> Iterator[Tuple[int, int]]:
+    """Values of secret-named things: ``NAME=value``, ``"name": "value"``, ``--flag value [value…]``.
+
+    Found from the secret words outward (rare in logs) instead of matching every ``x=y``."""
+    done = -1
+    for hit in _HINT.finditer(low):
+        if hit.start() < done:
+            continue
+        left, right = hit.start(), hit.end()
+        while left > 0 and text[left - 1] in _NAME_CHARS:
+            left -= 1
+        while right < len(text) and text[right] in _NAME_CHARS:
+            right += 1
+        done = right
+        name = text[left:right]
+        if not secret_name(name):
+            continue
+        if name.startswith("-"):
+            m = _FLAG_TAIL.match(text, right)
+            if m is None:
+                continue
+            values = list(_ONE_FLAG_VALUE.finditer(text, m.start("values"), m.end("values")))
+            for v in values if _plural(name) else values[:1]:
+                if _maskable(v.group()):
+                    yield _unquoted(v.span(), text)
+        else:
+            m = _ASSIGN_TAIL.match(text, right)
+            if m and _maskable(m.group("value")) and m.group("value").lower() not in ("bearer", "basic"):
+                yield _unquoted(m.span("value"), text)
 
 
 def _unquoted(span: Tuple[int, int], text: str) -> Tuple[int, int]:
@@ -144,10 +188,10 @@ class Redactor:
             for name, value in env.items():
                 if secret_name(name):
                     self._remember(value)
-        self._identity_re: Optional["re.Pattern[str]"] = None
+        self._identity: List[Tuple["re.Pattern[str]", Callable[["re.Match[str]"], str]]] = []
         if enabled and identity:
             home = (env.get("HOME", "") if home is None else home).rstrip("/")
-            self._identity_re = _identity_pattern(
+            self._identity = _identity_passes(
                 "" if home in ("", "/root") else home,
                 {u for u in (_current_users(env) if users is None else users)
                  if len(u) >= 3 and u.lower() not in _GENERIC_USERS},
@@ -192,28 +236,30 @@ class Redactor:
     def _secret_spans(text: str) -> List[Tuple[int, int]]:
         """Where the secrets of a text are (the values only: names, flags and URLs stay)."""
         spans: List[Tuple[int, int]] = []
-        for m in _PRIVATE_KEY.finditer(text):
-            body = m.group("value")
-            if body.strip():  # keep the BEGIN/END lines and the line breaks around the body
-                start = m.start("value") + len(body) - len(body.lstrip())
-                spans.append((start, start + len(body.strip())))
-        for m in _HEADER.finditer(text):
+        low = text.lower()
+        if len(low) != len(text):  # a few non-ASCII letters lower to two characters: keep spans aligned
+            low = text.translate(_LOWER)
+        if "-----begin " in low:
+            for m in _PRIVATE_KEY.finditer(text):
+                body = m.group("value")
+                if body.strip():  # keep the BEGIN/END lines and the line breaks around the body
+                    start = m.start("value") + len(body) - len(body.lstrip())
+                    spans.append((start, start + len(body.strip())))
+        for m in _HEADER.finditer(low):
             v = _HEADER_VALUE.match(text, m.end())
-            if v and _maskable(v.group("value")):
+            if v and _name_prefix(low, m.start()) in ("", "proxy-", "set-") and _maskable(v.group("value")):
                 spans.append(v.span("value"))
-        for rx in (_SCHEME_CRED, _URL_CRED, _USER_PASS_FLAG, _KNOWN_FORMATS):
-            spans.extend(m.span("value") for m in rx.finditer(text) if _maskable(m.group("value")))
-        for m in _overlapping(_ASSIGN, text, "value"):
-            if secret_name(m.group("name")) and _maskable(m.group("value")) \
-                    and m.group("value").lower() not in ("bearer", "basic"):
-                spans.append(_unquoted(m.span("value"), text))
-        for m in _FLAG.finditer(text):
-            if not secret_name(m.group("flag")):
-                continue
-            values = list(_ONE_FLAG_VALUE.finditer(text, m.start("values"), m.end("values")))
-            for v in values if _plural(m.group("flag")) else values[:1]:
-                if _maskable(v.group()):
-                    spans.append(_unquoted(v.span(), text))
+        for rx, where in ((_SCHEME_CRED, low), (_USER_PASS_FLAG, text)):
+            for m in rx.finditer(where):
+                if not _name_prefix(low, m.start()) and _maskable(text[m.start("value"):m.end("value")]):
+                    spans.append(m.span("value"))
+        for m in _URL_CRED.finditer(text):
+            if _maskable(m.group("value")):
+                spans.append(m.span("value"))
+        for m in _KNOWN_FORMATS.finditer(text):
+            if not _glued(text, m.start() - 1, "a", _TOKEN_CHARS) and not _glued(text, m.end(), "a", _TOKEN_CHARS):
+                spans.append(m.span())
+        spans.extend(_named_value_spans(text, low))
         return spans
 
     def _learned_spans(self, text: str) -> List[Tuple[int, int]]:
@@ -236,7 +282,9 @@ class Redactor:
         for start, end in spans:
             self._remember(text[start:end])
         out = _apply(text, spans + self._learned_spans(text))
-        return self._identity_re.sub(self._identity_sub, out) if self._identity_re is not None else out
+        for rx, sub in self._identity:
+            out = rx.sub(sub, out)
+        return out
 
     # -- argv ----------------------------------------------------------------------------------
     @staticmethod
@@ -301,42 +349,29 @@ class Redactor:
             return [self._data(x) for x in obj]
         return obj
 
-    @staticmethod
-    def _identity_sub(m: "re.Match[str]") -> str:
-        if m.group("home"):
-            return "~"
-        if m.group("other"):
-            return m.group("other") + "USER"
-        if m.groupdict().get("user"):
-            return "USER"
-        return "HOST"
 
+def _identity_passes(home: str, users: Set[str], hosts: Set[str]) -> List[Tuple["re.Pattern[str]", Callable]]:
+    """The identity passes, in order: $HOME → ``~``, other homes → ``/home/USER``, user names →
+    ``USER``, host names → ``HOST``. Separate passes, each starting with a literal, so the regex
+    engine skips ahead (one alternation of them is several times slower on a large log); left word
+    boundaries are checked by hand."""
+    def word(replacement: str, chars: Optional[frozenset]) -> Callable[["re.Match[str]"], str]:
+        def sub(m: "re.Match[str]") -> str:
+            return m.group() if _glued(m.string, m.start() - 1, m.group()[0], chars) else replacement
+        return sub
 
-def _identity_pattern(home: str, users: Set[str], hosts: Set[str]) -> "re.Pattern[str]":
-    """One regex for the identity pass: $HOME, other users' homes, user names, host names."""
-    parts = []
+    passes: List[Tuple["re.Pattern[str]", Callable]] = []
     if home:
-        parts.append(rf"(?P<home>{re.escape(home)})(?![A-Za-z0-9_.\-])")
-    parts.append(r"(?P<other>/(?:home|Users)/)(?!USER(?![A-Za-z0-9_.\-]))[A-Za-z0-9_.\-]+")
+        passes.append((re.compile(rf"{re.escape(home)}(?![A-Za-z0-9_.\-])"), lambda m: "~"))
+    passes.append((re.compile(r"/(home|Users)/(?!USER(?![A-Za-z0-9_.\-]))[A-Za-z0-9_.\-]+"),
+                   lambda m: f"/{m.group(1)}/USER"))
     if users:
-        words = "|".join(map(re.escape, sorted(users, key=len, reverse=True)))
-        parts.append(rf"(?<![A-Za-z0-9])(?P<user>{words})(?![A-Za-z0-9])")
+        alternatives = "|".join(map(re.escape, sorted(users, key=len, reverse=True)))
+        passes.append((re.compile(rf"(?:{alternatives})(?![A-Za-z0-9])"), word("USER", None)))
     if hosts:
-        words = "|".join(map(re.escape, sorted(hosts, key=len, reverse=True)))
-        parts.append(rf"(?<![A-Za-z0-9\-])(?P<host>{words})(?![A-Za-z0-9\-])")
-    return re.compile("|".join(parts))
-
-
-def _overlapping(rx: "re.Pattern[str]", text: str, group: str) -> Iterator["re.Match[str]"]:
-    """Like ``finditer`` but resumes inside ``group``: in ``https://h/p?token=x`` the non-secret
-    match ``https: //h/p?token=x`` must not hide the ``token=x`` it contains."""
-    pos = 0
-    while True:
-        m = rx.search(text, pos)
-        if m is None:
-            return
-        yield m
-        pos = max(m.start(group), m.start() + 1)
+        alternatives = "|".join(map(re.escape, sorted(hosts, key=len, reverse=True)))
+        passes.append((re.compile(rf"(?:{alternatives})(?![A-Za-z0-9\-])"), word("HOST", _TOKEN_CHARS)))
+    return passes
 
 
 def _apply(text: str, spans: List[Tuple[int, int]]) -> str:
