@@ -13,8 +13,9 @@ A pattern is a rule ID (``HOST003``), an ID prefix (``HOST``, ``GPU0``) or a rul
 (``inotify-watch-limit``). ``select`` is taken from the most important source that sets it (default:
 every rule); ``ignore`` adds up over all sources. A rule runs when it is selected and not ignored,
 where the more specific pattern wins (an exact ID or name beats a prefix, a longer prefix beats a
-shorter one, and on a tie ignore wins): ``--select HOST003`` runs HOST003 even when a config file
-ignores ``HOST``. Rules that do not run are reported as ``ignored`` (JSON) and counted in the
+shorter one); between equally specific ones the more important source wins, and within one source
+ignore wins. So ``--select HOST003`` runs HOST003 even when a config file ignores ``HOST`` or
+``HOST003``, while ``--select HOST`` does not bring back a ``HOST003`` the project ignores. Rules that do not run are reported as ``ignored`` (JSON) and counted in the
 summary, never silently dropped. Commands call :func:`load_selection` and :meth:`Selection.split`.
 """
 from __future__ import annotations
@@ -43,7 +44,8 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class Entry:
     pattern: str
-    source: str  # "--ignore", "--select", or the config file path
+    source: str    # "--ignore", "--select", or the config file path
+    rank: int = 0  # 0 command line, 1 project, 2 user: breaks ties between select and ignore
 
     def strength(self, rule: Any) -> int:
         """0 when the pattern does not match the rule, else how specific the match is."""
@@ -63,18 +65,19 @@ class Selection:
 
     def reason(self, rule: Any) -> Optional[Entry]:
         """The entry that keeps ``rule`` from running, or None when it runs."""
-        best_ignore = max(self.ignore, key=lambda e: e.strength(rule), default=None)
-        ignore_strength = best_ignore.strength(rule) if best_ignore else 0
+        best_ignore = max(self.ignore, key=lambda e: (e.strength(rule), -e.rank), default=None)
         if self.select is None:
-            select_strength = 0
+            best_select = None
         else:
-            best_select = max(self.select, key=lambda e: e.strength(rule))
-            select_strength = best_select.strength(rule)
-            if select_strength == 0:
-                return Entry("", best_select.source)  # not selected
-        if ignore_strength and ignore_strength >= select_strength:
+            best_select = max(self.select, key=lambda e: (e.strength(rule), -e.rank))
+            if best_select.strength(rule) == 0:
+                return Entry("", best_select.source, best_select.rank)  # not selected
+        if best_ignore is None or best_ignore.strength(rule) == 0:
+            return None
+        if best_select is None:
             return best_ignore
-        return None
+        ignore_key = (best_ignore.strength(rule), -best_ignore.rank)
+        return best_ignore if ignore_key >= (best_select.strength(rule), -best_select.rank) else None
 
     def split(self, rules: Iterable[Any]) -> Tuple[List[Any], List[Tuple[Any, Entry]]]:
         """(rules that run, [(rule, why not)]) in the given order."""
@@ -113,7 +116,7 @@ def _toml_load(path: Path) -> Dict[str, Any]:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
-def _entries(table: Mapping[str, Any], where: str, source: str) -> Dict[str, List[Entry]]:
+def _entries(table: Mapping[str, Any], where: str, source: str, rank: int) -> Dict[str, List[Entry]]:
     if not isinstance(table, Mapping):
         raise ConfigError(f"{where}: expected a table of settings")
     unknown = sorted(set(table) - set(KEYS))
@@ -123,15 +126,15 @@ def _entries(table: Mapping[str, Any], where: str, source: str) -> Dict[str, Lis
     for key, value in table.items():
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where}: '{key}' must be a list of strings, e.g. {key} = [\"HOST003\"]")
-        out[key] = [_entry(v, f"{where}: {key}", source) for v in value]
+        out[key] = [_entry(v, f"{where}: {key}", source, rank) for v in value]
     return out
 
 
-def _entry(pattern: str, where: str, source: str) -> Entry:
+def _entry(pattern: str, where: str, source: str, rank: int = 0) -> Entry:
     pattern = pattern.strip()
     if not PATTERN_RE.match(pattern):
         raise ConfigError(f"{where}: {pattern!r} is not a rule ID (HOST003), ID prefix (HOST) or rule name")
-    return Entry(pattern, source)
+    return Entry(pattern, source, rank)
 
 
 def user_config_path(environ: Optional[Mapping[str, str]] = None) -> Path:
@@ -172,11 +175,11 @@ def load_selection(select: Sequence[str] = (), ignore: Sequence[str] = (), cwd: 
     project = project_config_path(cwd)
     if project is not None:
         table = _toml_load(project).get("tool", {}).get("lmdoctor", {})
-        layers.append(_entries(table, f"{project}: [tool.lmdoctor]", str(project)))
+        layers.append(_entries(table, f"{project}: [tool.lmdoctor]", str(project), 1))
         sel.files.append(str(project))
     user = user_config_path(environ)
     if user.is_file():
-        layers.append(_entries(_toml_load(user), str(user), str(user)))
+        layers.append(_entries(_toml_load(user), str(user), str(user), 2))
         sel.files.append(str(user))
     for layer in layers:
         if sel.select is None and layer.get("select"):  # an empty list leaves select unset

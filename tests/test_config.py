@@ -181,3 +181,12 @@ def test_unknown_rule_in_a_config_file_only_warns(run_lmdoctor, isolated):
     r = run_lmdoctor("check", "--facts", NO_GPU, cwd=str(project), env=env)
     assert r.code == 0 and "ZZZ123" in r.err and "warning" in r.err
     assert run_lmdoctor("check", "-q", "--facts", NO_GPU, cwd=str(project), env=env).err == ""
+
+
+def test_equal_specificity_goes_to_the_more_important_source(isolated):
+    project, env = isolated
+    write(project / "pyproject.toml", '[tool.lmdoctor]\nignore = ["HOST002"]\n')
+    kept, _ = load_selection(select=["HOST002"], cwd=str(project), environ=env).split(RULES)
+    assert ids(kept) == ["HOST002"]                      # the command line beats the project
+    kept, _ = load_selection(select=["HOST"], cwd=str(project), environ=env).split(RULES)
+    assert ids(kept) == ["HOST001", "HOST010"]           # a broader CLI select keeps the exact ignore
