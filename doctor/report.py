@@ -121,5 +121,5 @@ def build(ctx: SectionContext) -> str:
         note = "" if "explain" in sections else f"> {tr('report_no_explain')}\n\n"
         parts.append(section(tr("report_log"), note + log_tail(ctx, folded=diagnosed)))
     footer = tr("report_redacted") if r.enabled else tr("report_not_redacted")
-    parts.append(f"---\n<sub>{tr('report_generated', version=__version__)}. {footer}</sub>")
+    parts.append(f"---\n<sub>{tr('report_generated', version=__version__, redaction=footer)}</sub>")
     return r.text(join_sections(parts))
