@@ -61,7 +61,6 @@ class Entry:
 class Selection:
     select: Optional[List[Entry]] = None      # None: every rule is selected
     ignore: List[Entry] = field(default_factory=list)
-    files: List[str] = field(default_factory=list)
 
     def reason(self, rule: Any) -> Optional[Entry]:
         """The entry that keeps ``rule`` from running, or None when it runs."""
@@ -176,11 +175,9 @@ def load_selection(select: Sequence[str] = (), ignore: Sequence[str] = (), cwd: 
     if project is not None:
         table = _toml_load(project).get("tool", {}).get("lmdoctor", {})
         layers.append(_entries(table, f"{project}: [tool.lmdoctor]", str(project), 1))
-        sel.files.append(str(project))
     user = user_config_path(environ)
     if user.is_file():
         layers.append(_entries(_toml_load(user), str(user), str(user), 2))
-        sel.files.append(str(user))
     for layer in layers:
         if sel.select is None and layer.get("select"):  # an empty list leaves select unset
             sel.select = layer["select"]

@@ -86,9 +86,9 @@ def test_project_config_found_from_a_subfolder(isolated):
     sub = project / "src" / "deep"
     sub.mkdir(parents=True)
     assert project_config_path(str(sub)) == project / "pyproject.toml"
-    sel = load_selection(cwd=str(sub), environ=env)
-    assert ids(sel.split(RULES)[0]) == ["HOST002", "HOST010", "GPU001", "NET001"]
-    assert sel.files == [str(project / "pyproject.toml")]
+    kept, ignored = load_selection(cwd=str(sub), environ=env).split(RULES)
+    assert ids(kept) == ["HOST002", "HOST010", "GPU001", "NET001"]
+    assert [(r.id, e.source) for r, e in ignored] == [("HOST001", str(project / "pyproject.toml"))]
 
 
 def test_pyproject_without_our_table_is_skipped_even_when_broken(isolated):
