@@ -15,16 +15,20 @@ COMMANDS = {
     "envs": "doctor.commands.envs:command",
     "facts": "doctor.commands.facts:command",
     "rules": "doctor.commands.rules:group",
+    "report": "doctor.commands.report:command",
+    "completion": "doctor.commands.completion:command",
 }
 
 EPILOG = """\b
 Examples:
-  lmdoctor check                                   pre-flight of this machine
-  lmdoctor check -- lmdeploy serve api_server /root/models/internlm2_5-7b-chat
-  lmdoctor facts --json > facts.json               snapshot to attach to a bug report
-  lmdoctor check --facts facts.json                judge a saved snapshot
-  lmdoctor rules list                              every rule, with its ID
-
+  lmdoctor check                                   # pre-flight of this machine
+  lmdoctor check -- lmdeploy chat /root/models/internlm2_5-7b-chat
+  lmdoctor check --env icamp3_demo                 # another conda env, without activating it
+  lmdoctor report chat.log -- lmdeploy chat /root/models/internlm2_5-7b-chat
+                                                   # Markdown for an issue, secrets redacted
+  lmdoctor facts --json > facts.json               # snapshot to attach to a bug report
+  lmdoctor rules show GPU001 --lang zh             # a rule's page, in Chinese
+  eval "$(lmdoctor completion bash)"               # tab completion
 \b
 Exit codes: 0 healthy, 1 errors, 2 usage/input error, 3 warnings only,
 4 couldn't check, 5 unexplained failure (explain), 6 not fixable (run), 70 internal error.

@@ -173,6 +173,7 @@ class Report:
                 "info": self.count(Severity.INFO),
                 "unchecked": len(self.unchecked),
                 "passed": len(self.passed),
+                "ignored": len(self.extra.get("ignored", [])),  # rules --ignore/--select/config left out
             },
             "findings": [f.to_json() for f in self.findings],
             "unchecked": [u.to_json() for u in self.unchecked],

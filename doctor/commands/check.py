@@ -2,20 +2,35 @@
 from __future__ import annotations
 
 import sys
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 import click
 
-from doctor.commands.common import input_errors, json_option, target_options
+from doctor.commands.common import (input_errors, json_option, lang_option, quiet_option, select_rules,
+                                    selection_options, target_options)
 
 HELP_EPILOG = """\b
 Examples:
-  lmdoctor check
-  lmdoctor check --json --strict            # for scripts: exit 0 only when fully healthy
-  lmdoctor check --env icamp3_demo          # examine another conda env without activating it
-  lmdoctor check -- lmdeploy serve api_server /root/models/internlm2_5-7b-chat --server-port 23333
-  lmdoctor check -- streamlit run app.py --server.port 6006
-
+  lmdoctor check                                  # pre-flight of this machine
+\b
+  # internlm2_5-7b-chat on an 8 GiB slice: does it fit before TurboMind runs out of memory?
+  lmdoctor check -- lmdeploy chat /root/models/internlm2_5-7b-chat
+\b
+  # InternVL2-26B quantized to AWQ on a 24 GiB slice (30% of an A100), as the tutorial serves it
+  lmdoctor check -- lmdeploy serve api_server /root/models/InternVL2-26B-w4a16-4bit \\
+      --model-format awq --quant-policy 4 --cache-max-entry-count 0.1 --server-port 23333 --tp 1
+\b
+  # the gradio VLM demo dies with "Aborted (core dumped)" in env demo; the preset env works
+  lmdoctor check --env icamp3_demo -- lmdeploy serve gradio \\
+      /share/new_models/Shanghai_AI_Laboratory/internlm-xcomposer2-vl-1_8b --cache-max-entry-count 0.1
+\b
+  # the Streamlit demo on a shared container (inotify watch limit, no root)
+  lmdoctor check -- streamlit run /root/demo/Tutorial/tools/streamlit_demo.py \\
+      --server.address 127.0.0.1 --server.port 6006
+\b
+  lmdoctor check --json --strict                  # scripts: exit 0 only when fully healthy
+  lmdoctor check --quiet --ignore GPU001          # only problems; an accepted finding silenced
+  lmdoctor check --facts facts.json --lang zh     # judge a saved snapshot, in Chinese
 \b
 Exit codes: 0 healthy, 1 errors, 2 usage error, 3 warnings only, 4 couldn't check.
 """
@@ -25,23 +40,20 @@ Exit codes: 0 healthy, 1 errors, 2 usage error, 3 warnings only, 4 couldn't chec
 @json_option
 @target_options
 @click.option("--strict", is_flag=True, help="Warnings and couldn't-check also fail (exit 1).")
-@click.option("--quiet", "-q", is_flag=True, help="Print only problems.")
+@quiet_option
+@selection_options
+@lang_option
 @click.option("--lmdeploy-version", metavar="VERSION", help="Interpret the planned command with this lmdeploy version's flags.")
 @click.argument("planned", nargs=-1, type=click.UNPROCESSED)
 @input_errors
 def command(as_json: bool, python: Optional[str], env_name: Optional[str], facts_file: Optional[str],
-            strict: bool, quiet: bool, lmdeploy_version: Optional[str], planned: Tuple[str, ...]) -> None:
+            strict: bool, quiet: bool, select: Tuple[str, ...], ignore: Tuple[str, ...],
+            lmdeploy_version: Optional[str], planned: Tuple[str, ...]) -> None:
     """Pre-flight: check this environment (and a planned launch) before deploying."""
-    from doctor.engine import check_report
-    from doctor.gather import Sources, gather
-    from doctor.ruleset import load_rules
-
-    facts, subject = gather(Sources(python=python, env=env_name, facts_file=facts_file,
-                                    planned=list(planned) or None, lmdeploy_version=lmdeploy_version))
-    rules = load_rules().env_rules()
-    report = check_report(rules, facts, subject)
-    report.extra["environment"] = {"facts_source": facts.source, "python": facts.value("py.executable"),
-                                   "lmdeploy": facts.value("pkg.lmdeploy.version"), "gpus": facts.value("gpu.count")}
+    from doctor.gather import Sources
+    report, facts, _ = evaluate(Sources(python=python, env=env_name, facts_file=facts_file,
+                                        planned=list(planned) or None, lmdeploy_version=lmdeploy_version),
+                                select, ignore, quiet)
     if as_json:
         from doctor.render import print_json
         print_json(report.to_json(strict))
@@ -49,3 +61,25 @@ def command(as_json: bool, python: Optional[str], env_name: Optional[str], facts
         from doctor.render.check_view import render_check
         render_check(report, facts, quiet=quiet)
     sys.exit(report.exit_code(strict))
+
+
+def evaluate(sources, select: Sequence[str] = (), ignore: Sequence[str] = (), quiet: bool = False):
+    """What `check` computes — (Report, FactSet, planned Command or None) — shared with `report`.
+
+    The rule selection is applied first so a bad --select/--ignore fails before any probing.
+    """
+    from doctor.engine import check_report
+    from doctor.gather import gather
+    from doctor.i18n import tr
+    from doctor.render.console import status
+    from doctor.ruleset import load_rules
+
+    catalogue = load_rules()
+    rules, ignored = select_rules(catalogue.env_rules(), select, ignore, quiet, known=catalogue.rules)
+    with status(tr("status_gathering")):
+        facts, subject = gather(sources)
+    report = check_report(rules, facts, subject)
+    report.extra["ignored"] = ignored
+    report.extra["environment"] = {"facts_source": facts.source, "python": facts.value("py.executable"),
+                                   "lmdeploy": facts.value("pkg.lmdeploy.version"), "gpus": facts.value("gpu.count")}
+    return report, facts, subject

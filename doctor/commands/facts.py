@@ -5,14 +5,17 @@ from typing import Optional, Tuple
 
 import click
 
-from doctor.commands.common import input_errors, json_option, target_options
+from doctor.commands.common import input_errors, json_option, lang_option, target_options
 
 HELP_EPILOG = """\b
 Examples:
-  lmdoctor facts                       # readable listing
-  lmdoctor facts --json > facts.json   # attach to a bug report; `lmdoctor check --facts facts.json`
-  lmdoctor facts gpu.*                 # only the GPU facts
-  lmdoctor facts --catalog             # every fact name rules may use, with its meaning
+  lmdoctor facts                                  # readable listing
+  lmdoctor facts --json > facts.json              # attach to a bug report; `lmdoctor check --facts facts.json`
+  lmdoctor facts gpu.*                            # who holds the GPU memory of your 8 GiB / 24 GiB slice
+  lmdoctor facts --env demo pkg.*                 # the gradio VLM demo env that crashes ...
+  lmdoctor facts --env icamp3_demo pkg.*          # ... against the preset env that works
+  lmdoctor facts os.inotify.*                     # the Streamlit inotify watch limit
+  lmdoctor facts --catalog                        # every fact name rules may use, with its meaning
 """
 
 
@@ -20,6 +23,7 @@ Examples:
 @json_option
 @target_options
 @click.option("--catalog", is_flag=True, help="List every fact name with its description instead.")
+@lang_option
 @click.argument("patterns", nargs=-1)
 @input_errors
 def command(as_json: bool, python: Optional[str], env_name: Optional[str], facts_file: Optional[str],

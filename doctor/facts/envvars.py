@@ -1,14 +1,15 @@
 """Environment variables that change how LMDeploy, CUDA and the Hugging Face hub behave.
 
 Anything that looks secret is recorded only as present (``<set>``); proxy URLs keep their host but
-lose their credentials, so a snapshot can be pasted into an issue as it is.
+lose their credentials, so a snapshot can be pasted into an issue as it is (``doctor/redact.py``
+decides what is secret, for every output of lmdoctor).
 """
 from __future__ import annotations
 
-import re
 from typing import Dict, Mapping
 
 from doctor.facts import ProbeContext, ProbeResult, probe
+from doctor.redact import env_value
 
 NAMES = {
     "CUDA_VISIBLE_DEVICES", "CUDA_HOME", "CUDA_PATH", "LD_LIBRARY_PATH", "PYTHONPATH", "PYTORCH_CUDA_ALLOC_CONF",
@@ -19,15 +20,6 @@ NAMES = {
 }
 PREFIXES = ("LMDEPLOY_", "TM_", "NCCL_", "HF_", "CUDA_", "TRANSFORMERS_", "TORCH_", "TRITON_", "STREAMLIT_",
             "GRADIO_", "OPENAI_")
-SECRET = re.compile(r"TOKEN|KEY|SECRET|PASSW|PASSWD|CREDENTIAL|AUTH|COOKIE|SESSION", re.I)
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://)[^/@\s]+@", re.I)
-
-
-def redact_value(name: str, value: str) -> str:
-    """What may be shown of a variable: `<set>` for secrets, URLs without user:password."""
-    if SECRET.search(name):
-        return "<set>"
-    return _URL_CREDENTIALS.sub(r"\g<scheme>***@", value)
 
 
 def interesting(name: str) -> bool:
@@ -35,7 +27,7 @@ def interesting(name: str) -> bool:
 
 
 def snapshot(environ: Mapping[str, str]) -> Dict[str, str]:
-    return {name: redact_value(name, value) for name, value in environ.items() if interesting(name)}
+    return {name: env_value(name, value) for name, value in environ.items() if interesting(name)}
 
 
 @probe("envvars", {"env.*": "value of a relevant environment variable (secrets recorded as <set>)"})

@@ -11,20 +11,10 @@ from rich.markup import escape
 
 from doctor.engine import needs_text
 from doctor.facts import FactSet
-from doctor.i18n import Text, tr
+from doctor.i18n import tr
 from doctor.model import Finding, Report, Severity
 from doctor.render.console import STYLES, make_console, marks
 
-AREA_TITLES = {
-    "python": Text({"en": "Python environment", "zh": "Python 环境"}),
-    "gpu": Text({"en": "GPU & driver", "zh": "GPU 与驱动"}),
-    "memory": Text({"en": "GPU memory fit", "zh": "显存是否够用"}),
-    "model": Text({"en": "Model", "zh": "模型"}),
-    "command": Text({"en": "Planned command", "zh": "计划执行的命令"}),
-    "host": Text({"en": "Host", "zh": "主机"}),
-    "network": Text({"en": "Network & ports", "zh": "网络与端口"}),
-    "runtime": Text({"en": "Runtime", "zh": "运行时"}),
-}
 AREA_ORDER = ["python", "gpu", "memory", "model", "command", "host", "network", "runtime"]
 
 
@@ -39,9 +29,9 @@ def _python_summary(f: FactSet) -> str:
     lmd = f.value("pkg.lmdeploy.version")
     if lmd:
         tm = f.value("pkg.lmdeploy.turbomind")
-        parts.append(f"lmdeploy {lmd}" + ("" if tm is None else (" + TurboMind" if tm else " (no TurboMind)")))
+        parts.append(f"lmdeploy {lmd}" + ("" if tm is None else (" + TurboMind" if tm else f" ({tr('no_turbomind')})")))
     else:
-        parts.append("lmdeploy not installed")
+        parts.append(tr("lmdeploy_missing"))
     torch = f.value("pkg.torch.version")
     if torch:
         build = f.value("pkg.torch.cuda_build")
@@ -58,26 +48,37 @@ def _gpu_summary(f: FactSet) -> str:
     if not isinstance(count, int):
         return tr("couldnt_check")
     if count == 0:
-        return Text({"en": "no NVIDIA GPU", "zh": "未检测到 NVIDIA GPU"}).get()
-    gpus = []
-    for i in f.indices("gpu"):
-        name = f.value(f"gpu.{i}.name", "GPU")
-        cc = f.value(f"gpu.{i}.cc")
-        free, total = f.value(f"gpu.{i}.free_mib"), f.value(f"gpu.{i}.total_mib")
-        hidden = "" if f.value(f"gpu.{i}.visible", True) else " [hidden by CUDA_VISIBLE_DEVICES]"
-        gpus.append(f"{i}: {name}" + (f" sm{cc.replace('.', '')}" if cc else "") + f", {_gib(free)} free of {_gib(total)}{hidden}")
-    driver = f.value("cuda.driver.version")
-    cuda = f.value("compat.driver.max_cuda") or f.value("cuda.driver.max_cuda")
-    tail = f"driver {driver}" + (f" (CUDA ≤ {cuda})" if cuda else "") if driver else ""
+        return tr("no_gpu")
+    gpus = [f"{i}: {gpu_line(f, i)}" for i in f.indices("gpu")]
+    tail = driver_line(f)
     return "; ".join(gpus + ([tail] if tail else []))
+
+
+def gpu_line(f: FactSet, i: str) -> str:
+    """`NVIDIA H100 80GB HBM3 sm90, 8.0 GiB free of 79.6 GiB` (check and report share it)."""
+    name = f.value(f"gpu.{i}.name", "GPU")
+    cc = f.value(f"gpu.{i}.cc")
+    free, total = f.value(f"gpu.{i}.free_mib"), f.value(f"gpu.{i}.total_mib")
+    hidden = "" if f.value(f"gpu.{i}.visible", True) else f" [{tr('gpu_hidden')}]"
+    return (f"{name}" + (f" sm{cc.replace('.', '')}" if cc else "")
+            + f", {tr('gpu_free_of', free=_gib(free), total=_gib(total))}{hidden}")
+
+
+def driver_line(f: FactSet) -> str:
+    driver = f.value("cuda.driver.version")
+    if not driver:
+        return ""
+    cuda = f.value("compat.driver.max_cuda") or f.value("cuda.driver.max_cuda")
+    return tr("driver", version=driver) + (f" (CUDA ≤ {cuda})" if cuda else "")
 
 
 def _host_summary(f: FactSet) -> str:
     parts = []
     if f.value("host.mem.available_mib") is not None:
-        parts.append(f"RAM {_gib(f.value('host.mem.available_mib'))} free of {_gib(f.value('host.mem.total_mib'))}")
+        parts.append(tr("ram_free_of", free=_gib(f.value("host.mem.available_mib")),
+                        total=_gib(f.value("host.mem.total_mib"))))
     if f.value("disk.cwd.free_mib") is not None:
-        parts.append(f"disk {_gib(f.value('disk.cwd.free_mib'))} free here")
+        parts.append(tr("disk_free_here", free=_gib(f.value("disk.cwd.free_mib"))))
     if f.value("shm.total_mib") is not None:
         parts.append(f"/dev/shm {_gib(f.value('shm.total_mib'))}")
     watches, limit = f.value("os.inotify.user_watches"), f.value("os.inotify.max_user_watches")
@@ -91,8 +92,8 @@ def _network_summary(f: FactSet) -> str:
     if port is None:
         return ""
     free = f.value(f"net.port.{port}.free")
-    state = {True: "free", False: "taken", None: "?"}[free]
-    return f"port {port} {state}"
+    state = {True: tr("port_free"), False: tr("port_taken"), None: "?"}[free]
+    return tr("port_state", port=port, state=state)
 
 
 def _command_summary(f: FactSet) -> str:
@@ -100,7 +101,8 @@ def _command_summary(f: FactSet) -> str:
     if not argv:
         return ""
     version = f.value("cmd.lmdeploy_version")
-    return " ".join(argv) + (f"  (flags of lmdeploy {version})" if version and f.value("cmd.program") == "lmdeploy" else "")
+    flags = f"  ({tr('flags_of', version=version)})" if version and f.value("cmd.program") == "lmdeploy" else ""
+    return " ".join(argv) + flags
 
 
 def _memory_summary(f: FactSet) -> str:
@@ -108,7 +110,7 @@ def _memory_summary(f: FactSet) -> str:
     if not verdict:
         return ""
     peak, avail = f.value("fit.predicted_peak_mib"), f.value("fit.available_mib")
-    return f"{verdict}: needs ~{_gib(peak)}, {_gib(avail)} available"
+    return tr("fit_needs", verdict=verdict, peak=_gib(peak), available=_gib(avail))
 
 
 SUMMARIES: Dict[str, Callable[[FactSet], str]] = {
@@ -129,15 +131,21 @@ def _status(findings: List[Finding], unknown: bool) -> str:
     return "ok"
 
 
+def print_wrapped(console, text: str, pad: int, style: str = "") -> None:
+    """Indented, wrapped paragraph without trailing blanks (Padding pads every line to the width)."""
+    from rich.text import Text as RichText
+    for line in RichText(text, style=style).wrap(console, max(20, console.width - pad)):
+        line.rstrip()
+        console.print(RichText(" " * pad) + line, soft_wrap=True)
+
+
 def render_finding(console, f: Finding, m: Dict[str, str], indent: str = "    ") -> None:
     sev = f.severity.value
     console.print(f"{indent}[{STYLES[sev]}]{m[sev]} {f.rule}[/] {escape(f.title)}")
     if f.explanation:
-        from rich.padding import Padding
-        from rich.text import Text as RichText
-        console.print(Padding(RichText(f.explanation.strip(), style="dim"), (0, 0, 0, len(indent) + 2)))
+        print_wrapped(console, f.explanation.strip(), len(indent) + 2, style="dim")
     for e in f.evidence:
-        where = f"line {e.line}: " if e.line is not None else ""
+        where = f"{tr('log_line', n=e.line)}: " if e.line is not None else ""
         console.print(f"{indent}  [dim]{tr('evidence')}:[/] {where}{escape(e.text)}", soft_wrap=True)
     for fix in f.fixes:
         console.print(f"{indent}  [bold]{tr('fix')}:[/] {escape(fix.summary)}")
@@ -147,15 +155,23 @@ def render_finding(console, f: Finding, m: Dict[str, str], indent: str = "    ")
             for line in fix.command.splitlines():
                 console.print(f"{indent}      $ {escape(line)}", soft_wrap=True)
     for other in f.also_matched:
-        console.print(f"{indent}  [dim]also matched {other['rule']}: {escape(other['title'])} ({other['why_not']})[/]")
+        console.print(f"{indent}  [dim]{escape(tr('also_matched', rule=other['rule'], title=other['title'], why=other['why_not']))}[/]")
+
+
+def is_problem(f: Finding) -> bool:
+    """What `--quiet` keeps: errors and warnings (notes are not problems)."""
+    return f.severity is not Severity.INFO
 
 
 def render_check(report: Report, facts: FactSet, quiet: bool = False) -> None:
+    """Areas in a fixed order, each with what was seen and its findings; ``quiet`` prints only
+    problems (errors, warnings, couldn't check) and nothing at all when there are none."""
     console = make_console()
     m = marks()
     by_area: Dict[str, List[Finding]] = {}
     for f in report.findings:
-        by_area.setdefault(f.area, []).append(f)
+        if is_problem(f) or not quiet:
+            by_area.setdefault(f.area, []).append(f)
     unknown_by_area: Dict[str, list] = {}
     for u in report.unchecked:
         unknown_by_area.setdefault(u.area, []).append(u)
@@ -171,15 +187,23 @@ def render_check(report: Report, facts: FactSet, quiet: bool = False) -> None:
         status = _status(findings, bool(unknowns))
         if quiet and status == "ok":
             continue
-        title = AREA_TITLES[area].get()
-        console.print(f"[{STYLES[status]}]{m[status]}[/] [bold]{title}[/]" + (f"  {escape(summary)}" if summary else ""),
-                      soft_wrap=True)
+        console.print(f"[{STYLES[status]}]{m[status]}[/] [bold]{tr('area_' + area)}[/]"
+                      + (f"  {escape(summary)}" if summary else ""), soft_wrap=True)
         for f in findings:
             render_finding(console, f, m)
         for u in unknowns:
             console.print(f"    [{STYLES['unknown']}]{m['unknown']} {u.rule}[/] {escape(u.title)} "
                           f"[dim]({tr('couldnt_check')}: {escape(needs_text(u))})[/]", soft_wrap=True)
+    problems = any(is_problem(f) for f in report.findings) or report.unchecked
+    if not quiet or problems:
+        console.print(f"[bold]{tr('summary')}:[/] " + " · ".join(summary_counts(report)))
+
+
+def summary_counts(report: Report) -> List[str]:
+    """`1 error(s) · 0 warning(s) · …`, with the ignored rules when a selection left some out."""
     counts = [f"{report.count(Severity.ERROR)} {tr('errors')}", f"{report.count(Severity.WARNING)} {tr('warnings')}",
               f"{len(report.unchecked)} {tr('unchecked')}", f"{len(report.passed)} {tr('passed')}"]
-    if not quiet or report.findings:
-        console.print(f"[bold]{tr('summary')}:[/] " + " · ".join(counts))
+    ignored = len(report.extra.get("ignored", []))
+    if ignored:
+        counts.append(f"{ignored} {tr('ignored')}")
+    return counts

@@ -2,13 +2,14 @@
 
 No colour when stdout is not a terminal or ``NO_COLOR`` is set; a fixed width off-terminal so piped
 output (and snapshot tests) do not depend on the caller's window; ASCII marks when the output
-encoding cannot show ✓ ✗.
+encoding cannot show ✓ ✗. :func:`status` is the progress line for anything slow.
 """
 from __future__ import annotations
 
 import os
 import sys
-from typing import Dict, Optional
+from contextlib import contextmanager
+from typing import Dict, Iterator, Optional
 
 _MARKS_UTF = {"ok": "✓", "error": "✗", "warning": "!", "info": "i", "unknown": "?"}
 _MARKS_ASCII = {"ok": "ok", "error": "x", "warning": "!", "info": "i", "unknown": "?"}
@@ -28,3 +29,15 @@ def make_console(stderr: bool = False, width: Optional[int] = None):
 def marks() -> Dict[str, str]:
     encoding = (getattr(sys.stdout, "encoding", None) or "").lower()
     return _MARKS_UTF if encoding.startswith("utf") else _MARKS_ASCII
+
+
+@contextmanager
+def status(message: str) -> Iterator[None]:
+    """A transient spinner line on stderr while something slow runs (gathering facts, scanning envs,
+    waiting for a server). Only on a terminal: on pipes, in CI and with ``TERM=dumb`` it prints
+    nothing, so captured output stays exactly what the command produced."""
+    if not sys.stderr.isatty() or os.environ.get("TERM") == "dumb":
+        yield
+        return
+    with make_console(stderr=True).status(message, spinner="dots"):
+        yield
