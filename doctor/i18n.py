@@ -69,6 +69,12 @@ class Text:
 # it, and fails on natural-language literals in doctor/render/ and doctor/commands/ that bypass this
 # table). Commands, flags, package names and units stay as they are in Chinese text.
 UI = {
+    # envs usage errors
+    "envs_for_needs_command": {"en": "--for needs the command after `--`, e.g. lmdoctor envs --for -- lmdeploy serve gradio MODEL",
+                               "zh": "--for 之后需要在 `--` 后给出命令，例如 lmdoctor envs --for -- lmdeploy serve gradio MODEL"},
+    "envs_no_such_path": {"en": "--path {path}: no such directory", "zh": "--path {path}：目录不存在"},
+    "envs_no_discover_needs_path": {"en": "--no-discover needs at least one --path",
+                                    "zh": "使用 --no-discover 时至少需要一个 --path"},
     # check output
     "no_problems": {"en": "No problems found.", "zh": "未发现问题。"},
     "couldnt_check": {"en": "couldn't check", "zh": "无法检查"},

@@ -110,7 +110,8 @@ def test_rule_page_has_four_sections_in_each_language(run_lmdoctor, rule, lang):
     assert positions == sorted(positions), "sections out of order"
     for pos in positions:
         assert lines[pos + 1].strip(), f"{rule.id} {lang}: section {lines[pos]!r} is empty"
-    assert rule.title.get(lang) in r.out
+    flat = " ".join(r.out.split())  # the page wraps long titles at the terminal width
+    assert " ".join(rule.title.get(lang).split()) in flat
     if lang == "zh":
         for section in ("what", "why", "confirm", "fix"):
             if section in rule.docs:

@@ -7,6 +7,7 @@ from typing import Optional, Tuple
 
 import click
 
+from doctor.i18n import tr
 from doctor.commands.common import fail_usage, input_errors, json_option
 
 HELP_EPILOG = """\b
@@ -14,6 +15,8 @@ Examples:
   lmdoctor envs                                    every env here, judged for lmdeploy in general
   lmdoctor envs --for -- lmdeploy serve gradio /share/new_models/OpenGVLab/InternVL2-2B
   lmdoctor envs --model /root/models/internlm2_5-7b-chat --path /root/share/pre_envs
+  lmdoctor envs --for -- lmdeploy serve gradio /share/new_models/Shanghai_AI_Laboratory/internlm-xcomposer2-vl-1_8b
+                                                   the gradio VLM demo that crashed in `demo`: finds icamp3_demo
   lmdoctor envs --json --for -- lmdeploy serve api_server OpenGVLab/InternVL2-2B
 
 \b
@@ -44,12 +47,12 @@ def command(as_json: bool, for_job: bool, model: Optional[str], paths: Tuple[str
     from doctor.envs.survey import survey
 
     if for_job and not planned:
-        fail_usage("--for needs the command after `--`, e.g. lmdoctor envs --for -- lmdeploy serve gradio MODEL")
+        fail_usage(tr("envs_for_needs_command"))
     for p in paths:
         if not os.path.isdir(p):
-            fail_usage(f"--path {p}: no such directory")
+            fail_usage(tr("envs_no_such_path", path=p))
     if no_discover and not paths:
-        fail_usage("--no-discover needs at least one --path")
+        fail_usage(tr("envs_no_discover_needs_path"))
     job = Job(argv=list(planned) or None, model=model)
     environ, cwd = dict(os.environ), os.getcwd()
     if facts_file:
