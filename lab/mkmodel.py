@@ -12,8 +12,9 @@ so it runs anywhere, tests included:
   Norm weights are 1.0 so activations stay finite and generation produces tokens.
 - fill "zeros": a sparse file (holes read back as zeros, no disk used, instant). Right for launches that
   fail before reading weights (too big for the GPU) and for any launch where only memory matters.
-- the tokenizer is a byte-level BPE without merges (one token per UTF-8 byte, 3 special tokens) with a
-  chat template, written as plain tokenizer.json: a prompt of N ASCII characters is N tokens.
+- the tokenizer is a byte-level BPE without merges (one token per UTF-8 byte, 3 special tokens, filler
+  words up to the model's vocab) with a chat template, written as plain tokenizer.json: a prompt of N
+  ASCII characters is N tokens.
 """
 from __future__ import annotations
 
@@ -113,6 +114,9 @@ def hf_config(shape: dict) -> dict:
         "rms_norm_eps": 1e-6, "hidden_act": "silu", "initializer_range": 0.02,
         "tie_word_embeddings": shape["tie_embeddings"], "torch_dtype": "bfloat16", "use_cache": True,
         "bos_token_id": 1, "eos_token_id": 2, "attention_dropout": 0.0,
+        # Hub checkpoints carry the version that wrote them; without it transformers 5 warns about a
+        # Mistral tokenizer regex, a line no real checkpoint of these models would produce.
+        "transformers_version": "4.57.1",
     }
     if cfg["model_type"] == "llama":
         cfg.update(attention_bias=False, mlp_bias=False, pretraining_tp=1)
@@ -135,11 +139,17 @@ def _byte_alphabet() -> List[str]:
     return [out[b] for b in range(256)]
 
 
-def tokenizer_files() -> Dict[str, str]:
-    """tokenizer.json, tokenizer_config.json, special_tokens_map.json and chat_template.jinja contents."""
+def tokenizer_files(vocab_size: int) -> Dict[str, str]:
+    """tokenizer.json, tokenizer_config.json, special_tokens_map.json and chat_template.jinja contents.
+
+    Ids past the 259 byte tokens are filler words (" w<id>") up to the model's vocab size, so every id the
+    random model generates decodes to text: answers are non-empty, as a real model's would be.
+    """
     vocab = {tok: i for i, tok in enumerate(SPECIALS)}
     for ch in _byte_alphabet():
         vocab[ch] = len(vocab)
+    for i in range(len(vocab), vocab_size):
+        vocab[f"\u0120w{i}"] = i
     byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
     tok = {
         "version": "1.0", "truncation": None, "padding": None,
@@ -247,7 +257,7 @@ def write_model(out: Path, shape: dict, fill: str = "random", shard_gb: float = 
         (out / "model.safetensors.index.json").write_text(json.dumps(index, indent=1))
     (out / "config.json").write_text(json.dumps(hf_config(shape), indent=2))
     (out / "generation_config.json").write_text(json.dumps({"bos_token_id": 1, "eos_token_id": 2}))
-    for fname, text in tokenizer_files().items():
+    for fname, text in tokenizer_files(shape["vocab"]).items():
         (out / fname).write_text(text, encoding="utf-8")
     stamp_path.write_text(json.dumps(stamp))
     return dict(stamp, model=str(out), seconds=round(time.time() - t0, 2), reused=False)
