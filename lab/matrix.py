@@ -65,7 +65,7 @@ class ScenarioError(ValueError):
 
 
 # ----------------------------------------------------------------------------------------------- scenario
-def load_scenario(path: Path) -> dict:
+def load_scenario(path: Path, shapes_file: Path = mkmodel.SHAPES_FILE) -> dict:
     """Read and validate a scenario; unknown keys are errors so a typo fails here, not on the GPU."""
     import yaml
     try:
@@ -80,7 +80,9 @@ def load_scenario(path: Path) -> dict:
             raise ScenarioError(f"{path}: missing {key!r}")
     if doc["kind"] not in ("calibration", "failures"):
         raise ScenarioError(f"{path}: kind must be calibration or failures")
-    shapes = mkmodel.load_shapes()
+    shapes = mkmodel.load_shapes(shapes_file)
+    if not isinstance(doc["models"], dict) or not isinstance(doc["launches"], list):
+        raise ScenarioError(f"{path}: models is a mapping and launches a list")
     for name, spec in doc["models"].items():
         _no_unknown(spec, MODEL_KEYS, f"{path}: model {name}")
         if spec.get("shape") not in shapes:
@@ -214,9 +216,10 @@ class Sampler(threading.Thread):
 class BallastProc:
     """lab/ballast.py --serve: one torch process holding memory, resized by a line on its stdin."""
 
-    def __init__(self, log_path: Path) -> None:
+    def __init__(self, log_path: Path, argv: Optional[List[str]] = None) -> None:
         self.proc: Optional[subprocess.Popen] = None
         self.log_path = log_path
+        self.argv = argv or [sys.executable, str(HERE / "ballast.py"), "--serve"]
 
     def _reply(self, timeout: float) -> dict:
         ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
@@ -230,8 +233,8 @@ class BallastProc:
     def set(self, leave_mib: Optional[int]) -> dict:
         if self.proc is None:
             with open(self.log_path, "ab") as err:
-                self.proc = subprocess.Popen([sys.executable, str(HERE / "ballast.py"), "--serve"], stdin=subprocess.PIPE,
-                                             stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True)
+                self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+                                             text=True, start_new_session=True)
             self._reply(90)
         self.proc.stdin.write(("none" if leave_mib is None else str(leave_mib)) + "\n")
         self.proc.stdin.flush()
@@ -351,8 +354,8 @@ def python3() -> str:
 # ------------------------------------------------------------------------------------------------- runner
 class Runner:
     def __init__(self, scenario: dict, scenario_path: Path, out: Path, work: Path, models_dir: Path,
-                 budget: float, t0: float, port: int) -> None:
-        self.sc, self.scenario_path = scenario, scenario_path
+                 budget: float, t0: float, port: int, shapes_file: Path = mkmodel.SHAPES_FILE) -> None:
+        self.sc, self.scenario_path, self.shapes_file = scenario, scenario_path, shapes_file
         self.out, self.work, self.models_dir = out, work, models_dir
         self.t0, self.deadline, self.port = t0, t0 + budget, port
         self.gpu = Gpu()
@@ -366,6 +369,7 @@ class Runner:
         self.ballast = BallastProc(self.logdir / "ballast.log")
         self.built: Dict[str, dict] = {}
         self.summary: List[str] = []
+        self.pace: List[float] = []  # actual / estimated seconds of the launches done so far
         self.versions = self._versions()
         self.gpu_info = self.gpu.info()
 
@@ -394,7 +398,7 @@ class Runner:
         if key in self.built:
             return self.models_dir / key, self.built[key]
         spec = self.sc["models"][key]
-        shape = mkmodel.get_shape(spec["shape"])
+        shape = mkmodel.get_shape(spec["shape"], self.shapes_file)
         path = self.models_dir / key
         info = mkmodel.write_model(path, shape, spec.get("fill", "random"))
         patch = spec.get("config_patch")
@@ -419,7 +423,7 @@ class Runner:
         spec = self.sc["models"][key]
         if spec.get("fill", "random") == "zeros":
             return 1.0
-        return mkmodel.param_count(mkmodel.get_shape(spec["shape"])) * 2 / 1.0e9
+        return mkmodel.param_count(mkmodel.get_shape(spec["shape"], self.shapes_file)) * 2 / 1.0e9
 
     # -- commands
     def command(self, launch: dict, model_path: Path) -> Tuple[List[str], Dict[str, str], str]:
@@ -464,12 +468,20 @@ class Runner:
             time.sleep(0.2)
         return time.time() - t0
 
+    def estimate(self, launch: dict) -> float:
+        """The launch's est_s scaled by how the launches so far compared with theirs (0.7x to 1.5x)."""
+        factor = min(1.5, max(0.7, sum(self.pace) / len(self.pace))) if self.pace else 1.0
+        return float(launch.get("est_s", 60)) * factor + self.model_cost(launch["model"])
+
     def run_launch(self, launch: dict) -> Optional[dict]:
-        est = float(launch.get("est_s", 60)) + self.model_cost(launch["model"])
+        est = self.estimate(launch)
+        t_begin = time.time()
         if est > self.remaining():
             self.say(f"SKIP {launch['id']}: needs ~{est:.0f} s, {self.remaining():.0f} s left")
             return None
+        t_model = time.time()
         model_path, minfo = self.model(launch["model"])
+        build_s = time.time() - t_model
         slice_mib = launch.get("free_mib")
         if slice_mib is None and launch.get("slice_gib") is not None:
             slice_mib = int(float(launch["slice_gib"]) * 1024)
@@ -543,6 +555,9 @@ class Runner:
             if blocker is not None:
                 blocker.close()
         settle_s = self.settle(base_used)
+        if fatal_line is None:  # a launch that exited at once: name its fatal line all the same
+            text = log_path.read_bytes().decode("utf-8", "replace")
+            fatal_line = next((m.group(0) for m in (rx.search(text) for rx in fatal_res) if m), None)
         if client_section:
             with open(log_path, "a", encoding="utf-8") as log:
                 log.write(client_section)
@@ -553,6 +568,7 @@ class Runner:
         (self.logdir / f"{launch['id']}.mem.csv").write_text(sampler.csv())
         with open(self.records_path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
+        self.pace.append((time.time() - t_begin - build_s) / float(launch.get("est_s", 60)))
         expect = launch.get("expect", "any")
         flag = "" if expect in ("any", outcome) else f"  UNEXPECTED (expected {expect})"
         ok = sum(1 for r in requests if r.get("status") == 200)
@@ -643,6 +659,22 @@ class Runner:
         shutil.copy(self.logdir / "summary.txt", self.out / f"summary-{self.name}.txt")
         return target
 
+    def save_triton_cache(self, limit_mib: int = 15) -> None:
+        """Pack ~/.triton/cache into OUT/triton_cache.tgz (if small enough) so later runs skip compiling:
+        lab/setup.sh restores it from the carried folder. Same GPU arch and Triton version only."""
+        cache = Path(os.environ.get("TRITON_CACHE_DIR", Path.home() / ".triton" / "cache"))
+        if not cache.is_dir():
+            return
+        target = self.out / "triton_cache.tgz"
+        with tarfile.open(target, "w:gz") as tf:
+            tf.add(str(cache), arcname="cache")
+        size = target.stat().st_size
+        if size > limit_mib * MIB:
+            target.unlink()
+            self.say(f"triton cache {size / MIB:.1f} MiB: over {limit_mib} MiB, not saved")
+        else:
+            self.say(f"triton cache saved: {target} ({size / MIB:.1f} MiB)")
+
     def run(self, launches: List[dict]) -> int:
         self.logdir.mkdir(parents=True, exist_ok=True)
         self.records_path.parent.mkdir(parents=True, exist_ok=True)
@@ -666,7 +698,7 @@ class Runner:
             self.say(f"done: {done}/{len(launches)} launches recorded")
             target = self.pack()
         print(f"packed {target}", flush=True)
-        return 0 if done else 1
+        return 0 if done == len(launches) else 1  # 1: some launch skipped (budget) or not run (error)
 
 
 def _fmt(v) -> str:
@@ -686,11 +718,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--budget", type=float, default=None,
                     help="seconds from $LAB_T0 (or now) for the whole run (default: the scenario's budget_s, else 550)")
     ap.add_argument("--port", type=int, default=DEFAULT_PORT)
+    ap.add_argument("--shapes", default=str(mkmodel.SHAPES_FILE), help="model shapes table (default lab/shapes.yaml)")
     ap.add_argument("--only", default="", help="comma-separated launch ids to run (default: all)")
     ap.add_argument("--dry-run", action="store_true", help="print the plan (commands, estimates) and exit")
+    ap.add_argument("--save-triton-cache", action="store_true",
+                    help="also write OUT/triton_cache.tgz (carry it as .lab/triton_cache.tgz next time)")
     args = ap.parse_args(argv)
     try:
-        sc = load_scenario(Path(args.scenario))
+        sc = load_scenario(Path(args.scenario), Path(args.shapes))
     except ScenarioError as e:
         print(f"matrix: {e}", file=sys.stderr)
         return 2
@@ -707,7 +742,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if work.exists() and not args.dry_run:
         shutil.rmtree(work)
     budget = args.budget if args.budget is not None else float(sc.get("budget_s", 550))
-    runner = Runner(sc, Path(args.scenario), Path(args.out), work, Path(args.models_dir), budget, t0, args.port)
+    runner = Runner(sc, Path(args.scenario), Path(args.out), work, Path(args.models_dir), budget, t0, args.port,
+                    Path(args.shapes))
     if args.dry_run:
         total, costed = 0.0, set()
         for la in launches:
@@ -722,7 +758,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        return runner.run(launches)
+        status = runner.run(launches)
+        if args.save_triton_cache:
+            runner.save_triton_cache()
+        return status
     except KeyboardInterrupt:
         print("interrupted; partial results packed", file=sys.stderr)
         return 1
