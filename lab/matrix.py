@@ -370,6 +370,7 @@ class Runner:
         self.built: Dict[str, dict] = {}
         self.summary: List[str] = []
         self.pace: List[float] = []  # actual / estimated seconds of the launches done so far
+        self.give_up = 2
         self.versions = self._versions()
         self.gpu_info = self.gpu.info()
 
@@ -684,15 +685,24 @@ class Runner:
         (self.logdir / "env.json").write_text(json.dumps(env, indent=1))
         self.say(f"scenario {self.name}: {len(launches)} launches, {self.remaining():.0f} s budget, "
                  f"GPU {self.gpu_info['name'] if self.gpu_info else 'none (NVML off)'}, lmdeploy {self.versions['lmdeploy']}")
-        done = 0
+        done, misses = 0, 0
         try:
             for launch in launches:
                 try:
-                    if self.run_launch(launch) is not None:
-                        done += 1
+                    record = self.run_launch(launch)
                 except (ScenarioError, RuntimeError, OSError) as e:
                     self.say(f"ERROR {launch['id']}: {e}")
+                    record = None
+                if record is not None:
+                    done += 1
+                    expect = launch.get("expect", "any")
+                    # Only a run that has not yet seen one expected outcome can give up: the set-up is broken.
+                    misses = misses + 1 if misses >= 0 and expect not in ("any", record["outcome"]) else -1
                 self.pack()
+                if self.give_up and misses >= self.give_up:
+                    self.say(f"GIVING UP: the first {misses} launches all went unexpectedly; the set-up looks "
+                             "broken (read their logs) and the rest would waste GPU time")
+                    break
         finally:
             self.ballast.stop()
             self.say(f"done: {done}/{len(launches)} launches recorded")
@@ -721,6 +731,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--shapes", default=str(mkmodel.SHAPES_FILE), help="model shapes table (default lab/shapes.yaml)")
     ap.add_argument("--only", default="", help="comma-separated launch ids to run (default: all)")
     ap.add_argument("--dry-run", action="store_true", help="print the plan (commands, estimates) and exit")
+    ap.add_argument("--give-up", type=int, default=2,
+                    help="stop when the first N launches all end unexpectedly (0: never; default 2)")
     ap.add_argument("--save-triton-cache", action="store_true",
                     help="also write OUT/triton_cache.tgz (carry it as .lab/triton_cache.tgz next time)")
     args = ap.parse_args(argv)
@@ -744,6 +756,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     budget = args.budget if args.budget is not None else float(sc.get("budget_s", 550))
     runner = Runner(sc, Path(args.scenario), Path(args.out), work, Path(args.models_dir), budget, t0, args.port,
                     Path(args.shapes))
+    runner.give_up = args.give_up
     if args.dry_run:
         total, costed = 0.0, set()
         for la in launches:

@@ -281,6 +281,18 @@ def test_budget_skips_launches_instead_of_running_past_it(lab):
     assert [r["id"] for r in lab.records("budget-t")] == ["budget-t/b"]
 
 
+def test_runner_gives_up_when_the_first_launches_all_go_wrong(lab):
+    crash = {"model": "m", "extra_args": ["--fake-mode", "crash"], "expect": "ready"}
+    sc = scenario("giveup-t", [dict(crash, id="a"), dict(crash, id="b"), {"id": "c", "model": "m"}])
+    proc = lab.run(sc)
+    assert proc.returncode == 1 and "GIVING UP: the first 2 launches" in proc.stdout
+    assert [r["id"] for r in lab.records("giveup-t")] == ["giveup-t/a", "giveup-t/b"]
+    sc = scenario("nogiveup-t", [{"id": "ok", "model": "m", "expect": "ready"}, dict(crash, id="a"),
+                                 dict(crash, id="b"), {"id": "c", "model": "m"}])
+    proc = lab.run(sc)
+    assert proc.returncode == 0 and "GIVING UP" not in proc.stdout and proc.stdout.count("UNEXPECTED") == 2
+
+
 def test_dry_run_and_only(lab):
     sc = scenario("dry-t", [{"id": "a", "model": "m"}, {"id": "b", "model": "m"}])
     proc = lab.run(sc, "--dry-run")
