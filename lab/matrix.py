@@ -504,6 +504,7 @@ class Runner:
         free_start = samples[-1][1]
         log_path = self.logdir / f"{launch['id']}.log"
         timeout = min(float(launch.get("timeout_s", 180)), self.remaining() - 20)
+        clipped = timeout < float(launch.get("timeout_s", 180))
         blocker = hold_port(port) if launch.get("block_port") else None
         fatal_res = [re.compile(p) for p in DEFAULT_FATAL + list(launch.get("fatal_patterns") or [])]
         grace = float(launch.get("fatal_grace_s", 8))
@@ -545,6 +546,8 @@ class Runner:
                     while proc.poll() is None and "LAB_DONE" not in log_path.read_bytes().decode("utf-8", "replace") \
                             and time.time() - t_start < timeout:
                         time.sleep(0.25)
+                    # started but did not finish its generations: not a healthy run
+                    client_failed = "LAB_DONE" not in log_path.read_bytes().decode("utf-8", "replace")
                 elif launch.get("client") is not None:
                     client_section, client_failed = self.run_client(launch["client"], port)
                 elif launch.get("requests", "standard") == "standard":
@@ -566,6 +569,8 @@ class Runner:
         record = self.record(launch, minfo, shown, ballast_mib, slice_mib, base_used, free_start, sampler,
                              ready_used, t_ready_rel, t_ready - t_start if t_ready else None, outcome, proc.returncode,
                              requests, log_path, fatal_line)
+        if clipped and outcome == "timeout":
+            record["notes"] = "; ".join(filter(None, [record.get("notes"), f"timeout cut to {timeout:.0f} s by the run's budget"]))
         (self.logdir / f"{launch['id']}.mem.csv").write_text(sampler.csv())
         with open(self.records_path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
