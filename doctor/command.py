@@ -33,6 +33,10 @@ COMMAND_FACTS = {
     "cmd.env.*": "environment assignments written before the command (VAR=value cmd ...)",
 }
 
+# The fact patterns a planned command covers. With no planned command they are covered too (known
+# absent): "no command planned" is an observation, so rules about flags pass instead of "couldn't check".
+COMMAND_COVERED = ["cmd.*", "cmd.flag.*", "cmd.env.*"]
+
 _PYTHONS = ("python", "python3")
 
 

@@ -165,6 +165,8 @@ class _Leaf(Condition):
             return lambda value, ref: isinstance(value, (list, tuple, str)) and operand in value
         if op == "nonempty":
             return lambda value, ref: bool(value) == bool(operand)
+        if op == "exists":  # decided in _one() from presence alone; the value is never compared
+            return lambda value, ref: bool(operand)
         raise ConditionError(f"unknown operator {op}")  # pragma: no cover - validated earlier
 
     def _reference(self, facts: FactSet) -> Tuple[Any, Optional[str]]:
@@ -190,7 +192,8 @@ class _Leaf(Condition):
         ref, ref_missing = self._reference(facts)
         if ref_missing is not None:
             return Outcome(None, missing={self.operand["fact"]: ref_missing})
-        ref_evidence = [(self.operand["fact"], ref)] if isinstance(self.operand, dict) else []
+        # Evidence shows the referenced fact as observed, not scaled by times/plus.
+        ref_evidence = [(self.operand["fact"], facts.get(self.operand["fact"]))] if isinstance(self.operand, dict) else []
         if "*" not in self.fact:
             value = facts.get(self.fact)
             if isinstance(value, Unknown):

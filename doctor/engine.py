@@ -29,6 +29,8 @@ def format_value(value: Any, filt: str = "") -> str:
         return shlex.quote(str(value))
     if filt == "lines" and isinstance(value, (list, tuple)):
         return "\n".join(map(str, value))
+    if filt == "args":
+        return " ".join(shlex.quote(str(v)) for v in (value if isinstance(value, (list, tuple)) else [value]))
     if isinstance(value, (list, tuple)):
         return ", ".join(map(str, value))
     if isinstance(value, bool):

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence, Tuple
 
-from doctor.command import Command, command_facts, parse
+from doctor.command import COMMAND_COVERED, Command, command_facts, parse
 from doctor.facts import REGISTRY, FactSet, ProbeContext, _load_probe_modules, collect, without_stage
 from doctor.facts import snapshot as snapshot_io
 from doctor.facts.target import resolve
@@ -48,7 +48,7 @@ def gather(src: Sources, environ: Optional[Mapping[str, str]] = None,
         version = src.lmdeploy_version or base.value("pkg.lmdeploy.version")
         planned = parse(list(src.planned), version=version)
         ctx.planned = planned
-        base = base.with_values(command_facts(planned), covered=["cmd.*", "cmd.flag.*", "cmd.env.*"])
+    base = base.with_values(command_facts(planned) if planned else {}, covered=COMMAND_COVERED)
     facts = collect(ctx, stages=derived_stages(), base=base)
     facts.source = src.facts_file or "live"
     return facts, planned

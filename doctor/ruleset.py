@@ -30,7 +30,8 @@ match ``<id>-<name>.yaml`` all raise :class:`RuleError` naming the file. Schema,
     tests: {fires: [CASE, ...], quiet: [CASE, ...]}    # see doctor/selftest.py
 
 Templates: ``{fact.name}`` or ``{fact.name|filter}`` with filters ``gib`` (MiB → GiB), ``join``,
-``quote`` (shell quoting), ``first``.
+``quote`` (shell quoting), ``first``, ``lines`` (one item per line), ``args`` (a list as shell-quoted,
+space-separated arguments: ``pip install {model.missing_packages|args}``).
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ from doctor.model import Safety, Severity
 ID_RE = re.compile(r"^[A-Z]{2,5}\d{3}$")
 NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 TEMPLATE_RE = re.compile(r"\{([a-zA-Z_][\w.\-*]*)(?:\|([a-z]+))?\}")
-FILTERS = ("gib", "join", "quote", "first", "lines")
+FILTERS = ("gib", "join", "quote", "first", "lines", "args")
 TOP_KEYS = {"id", "name", "category", "severity", "confidence", "priority", "supersedes", "title",
             "explanation", "applies", "when", "log", "evidence", "fixes", "docs", "references", "tests", "status"}
 REQUIRED = ("id", "name", "category", "severity", "title", "explanation")

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from doctor import paths
-from doctor.command import Command, command_facts, parse_shell
+from doctor.command import COMMAND_COVERED, Command, command_facts, parse_shell
 from doctor.engine import FIRED, NOT_APPLICABLE, PASSED, build_finding, evaluate
 from doctor.facts import FactSet, ProbeContext, collect, without_stage
 from doctor.facts import snapshot as snapshot_io
@@ -79,7 +79,7 @@ def case_facts(case: Dict[str, Any]) -> Tuple[FactSet, Optional[Command]]:
     if case.get("cmd"):
         version = case.get("lmdeploy_version") or facts.value("pkg.lmdeploy.version")
         planned = parse_shell(case["cmd"], version=version)
-        facts = facts.with_values(command_facts(planned), covered=["cmd.*", "cmd.flag.*", "cmd.env.*"])
+    facts = facts.with_values(command_facts(planned) if planned else {}, covered=COMMAND_COVERED)
     ctx = ProbeContext(planned=planned, cwd=".", environ={})
     return collect(ctx, stages=derived_stages(), base=facts), planned
 

@@ -85,7 +85,10 @@ def host_facts(ctx: ProbeContext) -> ProbeResult:
         facts[f"disk.{key}.free_mib"] = usage.free // MIB
         facts[f"disk.{key}.total_mib"] = usage.total // MIB
     if os.path.isdir("/dev/shm"):
-        st = os.statvfs("/dev/shm")
-        facts["shm.total_mib"] = st.f_blocks * st.f_frsize // MIB
-        facts["shm.free_mib"] = st.f_bavail * st.f_frsize // MIB
+        try:
+            st = os.statvfs("/dev/shm")
+            facts["shm.total_mib"] = st.f_blocks * st.f_frsize // MIB
+            facts["shm.free_mib"] = st.f_bavail * st.f_frsize // MIB
+        except OSError as exc:
+            unknown["shm.*"] = f"/dev/shm: {exc.strerror or exc}"
     return ProbeResult(facts, unknown)
