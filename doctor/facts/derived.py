@@ -10,7 +10,7 @@ import shlex
 from typing import Any, Dict, List, Optional
 
 from doctor import knowledge
-from doctor.facts import ABSENT, FactSet, ProbeContext, ProbeResult, Unknown, probe
+from doctor.facts import ABSENT, FactSet, ProbeContext, ProbeResult, Unknown, pattern_matches, probe
 
 _PINNED = ("torch", "torchvision", "triton", "transformers", "numpy")
 # Preference order for a new env's Python: the tutorials' 3.10 first, then newer, then older.
@@ -85,7 +85,63 @@ def derived_facts(ctx: ProbeContext) -> ProbeResult:
     _model(ctx, facts, out)
     _python(facts, out)
     _host(facts, out)
-    return ProbeResult(out)
+    return ProbeResult(out, _unknown_derived(facts, out))
+
+
+_GPU_CC = ("gpu.min_cc", "gpu.arch", "compat.gpu.bf16", "compat.gpu.flash_attn", "compat.gpu.turbomind",
+           "compat.gpu.needs_cuda_build", "compat.gpu.awq_turbomind", "compat.gpu.awq_lmdeploy_spec",
+           "compat.gpu.torch_build_ok", "compat.gpu.lmdeploy_build_ok", "compat.gpu.lmdeploy_min_version",
+           "compat.gpu.torch_install")
+_GPU_MEM = ("gpu.max_free_mib", "gpu.other_mib", "gpu.other_processes", "gpu.best_total_mib", "gpu.max_total_mib")
+_LMDEPLOY = ("compat.lmdeploy.release", "compat.lmdeploy.cuda_build", "compat.*.spec", "compat.*.ok",
+             "compat.*.lmdeploy_min", "compat.transformers_pt.spec", "compat.transformers_pt.ok", "compat.python.spec",
+             "compat.python.ok", "compat.python.suggest", "compat.timm.pin", "compat.gpu.awq_turbomind",
+             "compat.gpu.awq_min_cc", "compat.gpu.awq_lmdeploy_spec", "compat.lmdeploy.missing_requires",
+             "compat.lmdeploy.cu118_wheel", "compat.driver.lmdeploy_needs", "compat.driver.lmdeploy_ok",
+             "compat.gpu.lmdeploy_build_ok", "model.missing_requirements")
+_DRIVER = ("compat.driver.max_cuda", "compat.driver.torch_needs", "compat.driver.torch_ok", "compat.driver.lmdeploy_needs",
+           "compat.driver.lmdeploy_ok", "compat.driver.torch_install", "compat.gpu.torch_build_ok",
+           "compat.gpu.lmdeploy_build_ok", "compat.gpu.lmdeploy_min_version", "compat.gpu.torch_install")
+_MODEL = ("model.family", "model.vlm", "model.needs", "model.missing_packages", "model.missing_requirements")
+# Which derived facts each observed input feeds. A derived fact that could not be computed because
+# an input is unknown (its probe failed or timed out) is itself unknown, with the input's reason, so
+# rules that need it say "couldn't check" instead of passing on a missing value.
+_INPUTS = {
+    "gpu.*.visible": _GPU_CC + _GPU_MEM,
+    "gpu.*.cc": _GPU_CC,
+    "gpu.*.free_mib": _GPU_MEM,
+    "gpu.*.total_mib": ("gpu.max_total_mib", "gpu.best_total_mib"),
+    "gpu.*.processes": ("gpu.other_processes",),
+    "cuda.driver.version": _DRIVER,
+    "pkg.lmdeploy.version": _LMDEPLOY,
+    "pkg.*.version": ("compat.*.ok", "compat.*.lmdeploy_min", "compat.transformers_pt.ok",
+                      "compat.lmdeploy.missing_requires", "model.missing_packages", "model.missing_requirements"),
+    "pkg.torch.cuda_build": ("compat.driver.torch_needs", "compat.driver.torch_ok", "compat.driver.torch_install",
+                             "compat.gpu.torch_build_ok"),
+    "pkg.count": ("py.duplicate_packages", "py.duplicate_names", "model.missing_packages",
+                  "model.missing_requirements", "compat.lmdeploy.missing_requires"),
+    "py.version": ("py.cp_tag", "compat.python.ok", "compat.lmdeploy.cu118_wheel", "compat.lmdeploy.missing_requires"),
+    "model.architectures": _MODEL,
+    "disk.*.free_mib": ("disk.min_free_mib", "disk.min_free_path"),
+    "os.inotify.max_user_watches": ("os.inotify.free_watches",),
+    "os.inotify.user_watches": ("os.inotify.free_watches",),
+}
+
+
+def _unknown_derived(facts: FactSet, out: Dict[str, Any]) -> Dict[str, str]:
+    unknown: Dict[str, str] = {}
+    for name, derived in _INPUTS.items():
+        if "*" in name:
+            reason = facts.pattern_unknown(name)
+        else:
+            value = facts.get(name)
+            reason = value.reason if isinstance(value, Unknown) else None
+        if reason is None:
+            continue
+        for pattern in derived:
+            if pattern not in unknown and not any(pattern_matches(pattern, key) for key in out):
+                unknown[pattern] = f"{name} is unknown: {reason}"
+    return unknown
 
 
 def _gpu(facts: FactSet, out: Dict[str, Any]) -> None:

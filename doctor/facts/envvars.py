@@ -20,14 +20,15 @@ NAMES = {
 PREFIXES = ("LMDEPLOY_", "TM_", "NCCL_", "HF_", "CUDA_", "TRANSFORMERS_", "TORCH_", "TRITON_", "STREAMLIT_",
             "GRADIO_", "OPENAI_")
 SECRET = re.compile(r"TOKEN|KEY|SECRET|PASSW|PASSWD|CREDENTIAL|AUTH|COOKIE|SESSION", re.I)
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://)[^/@\s]+@", re.I)
+# user[:password]@ in a URL, with or without a scheme (`http_proxy=user:pass@proxy:3128` works for curl/pip).
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://)?(?P<userinfo>[^/\s,;]+)@", re.I)
 
 
 def redact_value(name: str, value: str) -> str:
     """What may be shown of a variable: `<set>` for secrets, URLs without user:password."""
     if SECRET.search(name):
         return "<set>"
-    return _URL_CREDENTIALS.sub(r"\g<scheme>***@", value)
+    return _URL_CREDENTIALS.sub(lambda m: (m.group("scheme") or "") + "***@", value)
 
 
 def interesting(name: str) -> bool:

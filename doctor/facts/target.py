@@ -133,9 +133,40 @@ def _disk_fallback(target: Target) -> None:
     prefix = target.prefix or os.path.dirname(os.path.dirname(os.path.abspath(target.python)))
     target.prefix = prefix
     sites = sorted(glob.glob(os.path.join(prefix, "lib", "python3*", "site-packages")))
-    target.sys_path = sites
+    target.sys_path = sites + [d for site in sites for d in _pth_dirs(site) if d not in sites]
     if sites:
         target.version = os.path.basename(os.path.dirname(sites[-1]))[len("python"):]
+
+
+def _pth_dirs(site: str) -> List[str]:
+    """Folders that .pth files in ``site`` add to sys.path (editable installs); `import` lines are skipped."""
+    out: List[str] = []
+    try:
+        names = sorted(n for n in os.listdir(site) if n.endswith(".pth"))
+    except OSError:
+        return out
+    for name in names:
+        try:
+            with open(os.path.join(site, name), encoding="utf-8", errors="replace") as fh:
+                lines = fh.read(65536).splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            line = line.strip()
+            if not line or line.startswith(("#", "import ", "import\t")):
+                continue
+            path = line if os.path.isabs(line) else os.path.join(site, line)
+            if os.path.isdir(path) and path not in out:
+                out.append(os.path.normpath(path))
+    return out
+
+
+def _broken(python: str, prefix: Optional[str], error: str) -> Target:
+    """A target whose interpreter cannot run: examined from its folders on disk."""
+    target = Target(python=python, is_self=False, prefix=prefix, error=error)
+    _disk_fallback(target)
+    target.env_kind, target.env_name = env_kind_and_name(target.prefix)
+    return target
 
 
 def resolve(python: Optional[str] = None, env_name: Optional[str] = None,
@@ -148,12 +179,14 @@ def resolve(python: Optional[str] = None, env_name: Optional[str] = None,
         prefix = find_conda_env(env_name, environ)
         python = _python_in(prefix)
         if python is None:
-            target = Target(python=os.path.join(prefix, "bin", "python"), is_self=False, prefix=prefix,
-                            error="no python executable in the env")
-            _disk_fallback(target)
-            target.env_kind, target.env_name = env_kind_and_name(prefix)
-            return target
+            link = os.path.join(prefix, "bin", "python")
+            why = f"bin/python is a dangling link to {os.readlink(link)}" if os.path.islink(link) else \
+                "no python executable in the env"
+            return _broken(link, prefix, why)
     elif python:
+        if os.path.islink(python) and not os.path.exists(python):
+            # A venv whose base interpreter was removed or upgraded: the env is broken, not the argument.
+            return _broken(os.path.abspath(python), None, f"dangling link to {os.readlink(python)} (base interpreter removed?)")
         if not os.path.exists(python):
             raise TargetError(f"--python {python}: no such file")
         if os.path.isdir(python):
@@ -190,11 +223,17 @@ def resolve(python: Optional[str] = None, env_name: Optional[str] = None,
 
 
 def _same_interpreter(python: str) -> bool:
-    """True when ``python`` is the interpreter running lmdoctor (same env prefix), so no subprocess."""
-    try:
-        if os.path.samefile(python, sys.executable):
-            return True
+    """True when ``python`` is the environment running lmdoctor, so no subprocess is needed.
+
+    Identity is the environment, not the binary: every venv's bin/python links to the same base
+    interpreter, so resolving symlinks would mistake any venv for lmdoctor's own.
+    """
+    if os.path.abspath(python) == os.path.abspath(sys.executable):
+        return True
+    prefix = os.path.dirname(os.path.dirname(os.path.abspath(python)))
+    if os.path.isfile(os.path.join(prefix, "pyvenv.cfg")):
+        return os.path.realpath(prefix) == os.path.realpath(sys.prefix)
+    try:  # not a venv: the same binary is the same environment unless lmdoctor itself runs in a venv
+        return os.path.samefile(python, sys.executable) and sys.prefix == getattr(sys, "base_prefix", sys.prefix)
     except OSError:
         return False
-    prefix = os.path.dirname(os.path.dirname(python))
-    return os.path.isfile(os.path.join(prefix, "pyvenv.cfg")) and os.path.abspath(prefix) == os.path.abspath(sys.prefix)
