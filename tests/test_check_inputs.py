@@ -105,3 +105,8 @@ def test_exit_codes_on_real_snapshots(tmp_path):
     run = lmdoctor("check", "--json", "--facts", str(partial))
     assert run.code == 4 and run.json()["verdict"] == "unchecked"
     assert lmdoctor("check", "--strict", "--facts", str(partial)).code == 1
+
+
+def test_check_loads_exactly_the_environment_rules():
+    from doctor.ruleset import load_rules
+    assert [r.id for r in load_rules(kind="env").rules] == [r.id for r in load_rules().env_rules()]

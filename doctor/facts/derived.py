@@ -79,13 +79,19 @@ def _visible_gpus(facts: FactSet) -> List[str]:
 def derived_facts(ctx: ProbeContext) -> ProbeResult:
     facts = ctx.facts or FactSet()
     out: Dict[str, Any] = {}
-    _gpu(facts, out)
-    _lmdeploy(facts, out)
-    _driver(facts, out)
-    _model(ctx, facts, out)
-    _python(facts, out)
-    _host(facts, out)
-    return ProbeResult(out, _unknown_derived(facts, out))
+    errors = []
+    # Sections run in order (later ones read what earlier ones derived); a section that trips over a
+    # malformed value (a hand-edited snapshot) costs only the facts it had not derived yet.
+    for section in (_gpu, _lmdeploy, _driver, lambda f, o: _model(ctx, f, o), _python, _host):
+        try:
+            section(facts, out)
+        except Exception as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+    unknown = _unknown_derived(facts, out)
+    if errors:
+        reason = "derived facts failed: " + "; ".join(errors)
+        unknown.update({p: reason for p in _ALL if p not in unknown and not any(pattern_matches(p, k) for k in out)})
+    return ProbeResult(out, unknown)
 
 
 _GPU_CC = ("gpu.min_cc", "gpu.arch", "compat.gpu.bf16", "compat.gpu.flash_attn", "compat.gpu.turbomind",
@@ -126,6 +132,9 @@ _INPUTS = {
     "os.inotify.max_user_watches": ("os.inotify.free_watches",),
     "os.inotify.user_watches": ("os.inotify.free_watches",),
 }
+
+
+_ALL = sorted({p for group in _INPUTS.values() for p in group})
 
 
 def _unknown_derived(facts: FactSet, out: Dict[str, Any]) -> Dict[str, str]:
@@ -173,7 +182,7 @@ def _gpu(facts: FactSet, out: Dict[str, Any]) -> None:
             for p in facts.value(f"gpu.{i}.processes", []) or []:
                 if not p.get("self"):
                     used = f"{p['used_mib']} MiB" if p.get("used_mib") is not None else "? MiB"
-                    others.append(f"GPU{i}: pid {p['pid']} {p.get('name', '')} ({used})".strip())
+                    others.append(f"GPU{i}: pid {p.get('pid', '?')} {p.get('name', '')} ({used})".strip())
         out["gpu.other_processes"] = others
     totals = [facts.value(f"gpu.{i}.total_mib") for i in visible if facts.value(f"gpu.{i}.total_mib") is not None]
     if totals:

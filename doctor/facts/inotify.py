@@ -25,7 +25,7 @@ def _read_int(path: str) -> Optional[int]:
         return None
 
 
-def count_user_watches(proc: str = "/proc", deadline_s: float = 0.5) -> Tuple[int, int, bool]:
+def count_user_watches(proc: str = "/proc", deadline_s: float = 0.25) -> Tuple[int, int, bool]:
     """(watches, inotify instances, complete) over the readable processes of this user."""
     uid = os.getuid()
     watches = instances = 0

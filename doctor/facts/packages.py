@@ -47,6 +47,13 @@ def _parse_meta_dir(entry: str) -> Optional[Tuple[str, Optional[str]]]:
     return normalize(parts[0]), (parts[1] if len(parts) > 1 else None)
 
 
+def _metadata_file(meta: str) -> str:
+    """The core-metadata file of a metadata folder: METADATA (dist-info), PKG-INFO (egg-info dir), or the file itself."""
+    if meta.endswith(".dist-info"):
+        return os.path.join(meta, "METADATA")
+    return meta if os.path.isfile(meta) else os.path.join(meta, "PKG-INFO")
+
+
 def _read_field(path: str, field: str) -> Optional[str]:
     prefix = field + ":"
     try:
@@ -92,8 +99,7 @@ def scan(site_dirs: List[str]) -> Dict[str, dict]:
             items.sort(key=lambda item: (item[1].endswith(".dist-info"), _sort_version(item[0])), reverse=True)
             version, meta = items[0]
             if version is None:
-                pkg_info = meta if os.path.isfile(meta) else os.path.join(meta, "PKG-INFO")
-                version = _read_field(pkg_info, "Version")
+                version = _read_field(_metadata_file(meta), "Version")
             info = {"version": version, "dir": site, "meta": meta}
             if len(items) > 1:
                 info["duplicates"] = sorted(v or "?" for v, _ in items)
@@ -215,9 +221,7 @@ def _lmdeploy_facts(sites: List[str], dists: Dict[str, dict], facts: Dict[str, o
     tag = cuda_from_local_tag(info["version"] or "")
     if tag:
         facts["pkg.lmdeploy.cuda_tag"] = tag
-    meta = info["meta"]
-    text = _read_text(os.path.join(meta, "METADATA") if meta.endswith(".dist-info") else
-                      (meta if os.path.isfile(meta) else os.path.join(meta, "PKG-INFO")), 1 << 20)
+    text = _read_text(_metadata_file(info["meta"]), 1 << 20)
     majors = set()
     for m in re.finditer(r"^Requires-Dist:\s*nvidia-[a-z\-]+-cu(\d+)", text, re.M):
         majors.add(m.group(1))
