@@ -6,10 +6,14 @@
 
 The baseline is PyTorch's own environment report, run in a throwaway venv that this script creates
 (or reuses) with `pip install torch==2.13.0` (CPU; pip's configuration decides where the wheel comes
-from: a local find-links folder, a mirror or PyPI). lmdoctor is timed twice: examining its own
-environment (what a bare `lmdoctor check` does) and examining the torch venv through `--python`
-(the same environment collect_env reports on). Every command is a separate process; nothing here
-imports torch or lmdeploy, and the script verifies with `-X importtime` that lmdoctor does not either.
+from: a local find-links folder, a mirror or PyPI). lmdoctor is measured the way users get it:
+`pip install .` of this checkout into another throwaway venv (dependencies installed once, lmdoctor
+itself reinstalled on every run so the numbers are for the code as it is now), then its `lmdoctor`
+console script. It is timed twice: examining its own environment (what a bare `lmdoctor check` does)
+and examining the torch venv through `--python` (the environment collect_env reports on). Every
+command is a separate process; nothing here imports torch or lmdeploy, and the script verifies with
+`-X importtime` that lmdoctor does not either. `--lmdoctor-python PATH` times an existing install
+instead (e.g. a development venv).
 
 Both sides get compiled bytecode, as after a normal `pip install`: when PYTHONDONTWRITEBYTECODE is set
 (as in some sandboxes) it is lifted for the timed processes and the .pyc files go to a temporary
@@ -29,6 +33,22 @@ from pathlib import Path
 from typing import Dict, List
 
 DEFAULT_VENV = Path(tempfile.gettempdir()) / "lmdoctor-bench-torch-venv"
+APP_VENV = Path(tempfile.gettempdir()) / "lmdoctor-bench-app-venv"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def lmdoctor_venv(path: Path) -> Path:
+    """A venv with this checkout installed non-editable (what `pip install .` gives a user)."""
+    python = path / "bin" / "python"
+    if not python.exists():
+        print(f"creating {path} with lmdoctor and its dependencies (once)", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(path)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(REPO)],
+                       check=True)
+    else:
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps",
+                        "--force-reinstall", str(REPO)], check=True)
+    return python
 
 
 def torch_venv(path: Path, spec: str, pip_args: List[str]) -> Path:
@@ -71,26 +91,32 @@ def main() -> int:
     ap.add_argument("--torch", default="torch==2.13.0", help="requirement for the baseline's torch")
     ap.add_argument("--pip-arg", action="append", default=[], help="extra pip argument (repeatable), "
                     "e.g. --pip-arg=--index-url=https://download.pytorch.org/whl/cpu")
+    ap.add_argument("--lmdoctor-python", type=Path, help="time the lmdoctor installed for this interpreter "
+                    f"instead of installing this checkout into {APP_VENV}")
     ap.add_argument("--assert", dest="check", action="store_true", help="exit 1 unless >=10x faster and < 0.5 s")
     args = ap.parse_args()
 
     python = torch_venv(args.venv, args.torch, args.pip_arg)
+    app_python = args.lmdoctor_python or lmdoctor_venv(APP_VENV)
     env = dict(os.environ)
     env.pop("VIRTUAL_ENV", None)
     if env.pop("PYTHONDONTWRITEBYTECODE", None):
         env["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="lmdoctor-bench-pyc-")
     env.setdefault("LMDOCTOR_LANG", "en")
 
-    check = [sys.executable, "-m", "doctor", "check", "--json"]
-    leaked = sorted({"torch", "lmdeploy"} & set(imported_modules(check + ["--python", str(python)], env)))
+    script = Path(app_python).parent / "lmdoctor"
+    check = [str(script), "check", "--json"]
+    leaked = sorted({"torch", "lmdeploy"} & set(imported_modules(
+        [str(app_python), "-m", "doctor", "check", "--json", "--python", str(python)], env)))
     series = {
         "lmdoctor check --json": timed(check, env, args.runs),
         "lmdoctor check --json --python <torch venv>": timed(check + ["--python", str(python)], env, args.runs),
         "python -m torch.utils.collect_env": timed([str(python), "-m", "torch.utils.collect_env"], env, args.runs),
     }
     med = {name: statistics.median(ts) for name, ts in series.items()}
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"runs per command: {args.runs} (medians; min-max in brackets)   python {sys.version.split()[0]}, "
-          f"{os.cpu_count()} CPUs")
+          f"{os.cpu_count()} CPUs, load average {load:.1f} at the end")
     for name, ts in series.items():
         print(f"  {med[name]:7.3f} s  [{min(ts):.3f}-{max(ts):.3f}]  {name}")
     baseline = med["python -m torch.utils.collect_env"]
