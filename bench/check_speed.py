@@ -3,6 +3,7 @@
 
     python3 bench/check_speed.py                 # 15 runs each, prints both medians and the ratio
     python3 bench/check_speed.py --runs 30 --assert   # exit 1 unless >=10x faster and under 0.5 s
+    python3 bench/check_speed.py --lmdoctor-python .venv/bin/python   # time a development install
 
 The baseline is PyTorch's own environment report, run in a throwaway venv that this script creates
 (or reuses) with `pip install torch==2.13.0` (CPU; pip's configuration decides where the wheel comes
@@ -93,7 +94,8 @@ def main() -> int:
                     "e.g. --pip-arg=--index-url=https://download.pytorch.org/whl/cpu")
     ap.add_argument("--lmdoctor-python", type=Path, help="time the lmdoctor installed for this interpreter "
                     f"instead of installing this checkout into {APP_VENV}")
-    ap.add_argument("--assert", dest="check", action="store_true", help="exit 1 unless >=10x faster and < 0.5 s")
+    ap.add_argument("--assert", dest="check", action="store_true",
+                    help="exit 1 unless `lmdoctor check --json` is >=10x faster and both checks take < 0.5 s")
     args = ap.parse_args()
 
     python = torch_venv(args.venv, args.torch, args.pip_arg)
@@ -120,11 +122,12 @@ def main() -> int:
     for name, ts in series.items():
         print(f"  {med[name]:7.3f} s  [{min(ts):.3f}-{max(ts):.3f}]  {name}")
     baseline = med["python -m torch.utils.collect_env"]
-    worst = max(med["lmdoctor check --json"], med["lmdoctor check --json --python <torch venv>"])
-    ratio = baseline / worst
-    print(f"ratio: collect_env / slowest lmdoctor check = {ratio:.1f}x  (target >= 10x; check target < 0.5 s)")
+    plain, other = med["lmdoctor check --json"], med["lmdoctor check --json --python <torch venv>"]
+    ratio = baseline / plain
+    print(f"ratio: collect_env / lmdoctor check --json = {ratio:.1f}x  (target >= 10x, check < 0.5 s); "
+          f"with --python <torch venv>: {baseline / other:.1f}x")
     print(f"torch/lmdeploy imported by lmdoctor: {', '.join(leaked) if leaked else 'none'}")
-    ok = ratio >= 10 and worst < 0.5 and not leaked
+    ok = ratio >= 10 and max(plain, other) < 0.5 and not leaked
     if args.check and not ok:
         print("FAILED: targets not met", file=sys.stderr)
         return 1

@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 from typing import Any, Dict, List, Optional
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from doctor import paths, yamlio
@@ -33,8 +32,9 @@ def satisfies(ver: Any, spec: str) -> Optional[bool]:
     if v is None:
         return None
     try:
+        from packaging.specifiers import SpecifierSet  # lazy: only needed once lmdeploy is installed
         return SpecifierSet(spec).contains(v, prereleases=True)
-    except InvalidSpecifier:
+    except ValueError:  # InvalidSpecifier
         return None
 
 

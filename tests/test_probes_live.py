@@ -196,7 +196,7 @@ def test_inotify_instances_exhausted_is_seen_by_a_real_attempt():
             os.close(fd)
     assert facts["os.inotify.can_watch"] is False and "EMFILE" in facts["os.inotify.error"]
     host003 = {f["rule"]: f for f in doc["findings"]}["HOST003"]
-    assert host003["severity"] == "warning" and "EMFILE" in host003["title"]
+    assert host003["severity"] == "warning" and "EMFILE" in host003["explanation"]
     assert lmdoctor("facts", "--json", "os.inotify.*").json()["facts"]["os.inotify.can_watch"] is True
 
 

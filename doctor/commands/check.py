@@ -32,19 +32,16 @@ Exit codes: 0 healthy, 1 errors, 2 usage error, 3 warnings only, 4 couldn't chec
 def command(as_json: bool, python: Optional[str], env_name: Optional[str], facts_file: Optional[str],
             strict: bool, quiet: bool, lmdeploy_version: Optional[str], planned: Tuple[str, ...]) -> None:
     """Pre-flight: check this environment (and a planned launch) before deploying."""
-    from concurrent.futures import ThreadPoolExecutor
+    from doctor.gather import Sources, gather_in_background
 
+    # Observing the machine waits on subprocesses (the examined interpreter) and the file system,
+    # while importing the engine and loading the rules is pure Python, so the two overlap.
+    observed = gather_in_background(Sources(python=python, env=env_name, facts_file=facts_file,
+                                            planned=list(planned) or None, lmdeploy_version=lmdeploy_version))
     from doctor.engine import check_report
-    from doctor.gather import Sources, gather
     from doctor.ruleset import load_rules
-
-    # Observing the machine waits on subprocesses and the file system while loading the rules is
-    # pure Python, so they overlap: `check` takes about the longer of the two, not their sum.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        observed = pool.submit(gather, Sources(python=python, env=env_name, facts_file=facts_file,
-                                               planned=list(planned) or None, lmdeploy_version=lmdeploy_version))
-        rules = load_rules(kind="env").env_rules()
-        facts, subject = observed.result()
+    rules = load_rules(kind="env").env_rules()
+    facts, subject = observed()
     report = check_report(rules, facts, subject)
     report.extra["environment"] = {"facts_source": facts.source, "python": facts.value("py.executable"),
                                    "lmdeploy": facts.value("pkg.lmdeploy.version"), "gpus": facts.value("gpu.count")}

@@ -6,9 +6,7 @@ the physical order; ``gpu.*.visible`` says whether ``CUDA_VISIBLE_DEVICES`` lets
 """
 from __future__ import annotations
 
-import csv
 import glob
-import io
 import os
 import shutil
 import subprocess
@@ -160,6 +158,9 @@ _SMI_GPU_FIELDS = ["index", "name", "uuid", "compute_cap", "memory.total", "memo
 
 
 def _smi(smi: str, environ: Mapping[str, str], timeout_s: float) -> Dict[str, object]:
+    import csv
+    import io
+
     def query(args: List[str]) -> List[List[str]]:
         out = subprocess.run([smi, *args, "--format=csv,noheader,nounits"], capture_output=True, text=True,
                              timeout=timeout_s, stdin=subprocess.DEVNULL)
