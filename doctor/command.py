@@ -46,7 +46,8 @@ COMMAND_FACTS = {
     "cmd.env.*": "environment assignments written before the command (VAR=value cmd ...)",
 }
 
-# The fact patterns a planned command covers (a flag not given is known absent, not unknown).
+# The fact patterns a planned command covers. With no planned command they are covered too (known
+# absent): "no command planned" is an observation, so rules about flags pass instead of "couldn't check".
 # `cmd.flag.**` because dotted flags keep their dots: `cmd.flag.server.fileWatcherType`.
 COMMAND_COVERED = ["cmd.*", "cmd.flag.**", "cmd.env.*"]
 

@@ -24,7 +24,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from doctor.facts import ABSENT, FactSet, Unknown
@@ -158,6 +157,7 @@ class _Leaf(Condition):
             rx = re.compile(operand)
             return lambda value, ref: rx.search(" ".join(map(str, value)) if isinstance(value, list) else str(value)) is not None
         if op == "version":
+            from packaging.specifiers import SpecifierSet  # lazy: its import chain costs `check` ~15 ms
             spec = SpecifierSet(operand)
             return lambda value, ref: (_as_version(str(value)) is not None and
                                        spec.contains(_as_version(str(value)), prereleases=True))
@@ -192,7 +192,8 @@ class _Leaf(Condition):
         ref, ref_missing = self._reference(facts)
         if ref_missing is not None:
             return Outcome(None, missing={self.operand["fact"]: ref_missing})
-        ref_evidence = [(self.operand["fact"], ref)] if isinstance(self.operand, dict) else []
+        # Evidence shows the referenced fact as observed, not scaled by times/plus.
+        ref_evidence = [(self.operand["fact"], facts.get(self.operand["fact"]))] if isinstance(self.operand, dict) else []
         if "*" not in self.fact:
             value = facts.get(self.fact)
             if isinstance(value, Unknown):
@@ -263,6 +264,7 @@ def compile_condition(node: Any, where: str, known_fact: Callable[[str], bool]) 
         except (re.error, TypeError) as exc:
             raise ConditionError(f"{where}: bad regex {operand!r}: {exc}") from None
     if op == "version":
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
         try:
             SpecifierSet(str(operand))
         except InvalidSpecifier:

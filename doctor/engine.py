@@ -29,6 +29,8 @@ def format_value(value: Any, filt: str = "") -> str:
         return shlex.quote(str(value))
     if filt == "lines" and isinstance(value, (list, tuple)):
         return "\n".join(map(str, value))
+    if filt == "args":
+        return " ".join(shlex.quote(str(v)) for v in (value if isinstance(value, (list, tuple)) else [value]))
     if isinstance(value, (list, tuple)):
         return ", ".join(map(str, value))
     if isinstance(value, bool):
@@ -36,6 +38,17 @@ def format_value(value: Any, filt: str = "") -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
+def render_text(text: str, facts: FactSet, captures: Optional[Mapping[str, Any]] = None) -> str:
+    """Fill placeholders for display, showing "?" where a fact is not known (titles, explanations).
+
+    Fix commands use :func:`render`, which refuses to build a command with a hole in it.
+    """
+    full = render(text, facts, captures)
+    if full is not None:
+        return full
+    return TEMPLATE_RE.sub(lambda m: render(m.group(0), facts, captures) or "?", text)
 
 
 def render(text: str, facts: FactSet, captures: Optional[Mapping[str, Any]] = None) -> Optional[str]:
@@ -162,8 +175,8 @@ def _evidence(rule: Rule, outcome: RuleOutcome, facts: FactSet) -> List[Evidence
 def build_finding(rule: Rule, facts: FactSet, subject: Optional[Command] = None,
                   evidence: Optional[List[Evidence]] = None,
                   captures: Optional[Mapping[str, Any]] = None) -> Finding:
-    title = render(rule.title.get(), facts, captures) or rule.title.get()
-    explanation = render(rule.explanation.get(), facts, captures) or rule.explanation.get()
+    title = render_text(rule.title.get(), facts, captures)
+    explanation = render_text(rule.explanation.get(), facts, captures)
     fixes = [f for f in (build_fix(s, facts, subject, captures) for s in rule.fixes) if f is not None]
     return Finding(rule=rule.id, name=rule.name, category=rule.category, severity=rule.severity, area=rule.area,
                    title=title, explanation=explanation, evidence=evidence or [], fixes=fixes,
@@ -209,7 +222,7 @@ def check_report(rules: List[Rule], facts: FactSet, subject: Optional[Command] =
         elif outcome.status == PASSED:
             report.passed.append(rule.id)
         elif outcome.status == UNKNOWN:
-            report.unchecked.append(Unchecked(rule=rule.id, title=rule.title.get(), area=rule.area,
+            report.unchecked.append(Unchecked(rule=rule.id, title=render_text(rule.title.get(), facts), area=rule.area,
                                               missing=sorted(outcome.missing),
                                               reasons=sorted(set(outcome.missing.values()))))
     report.findings = rank(findings, by_id)

@@ -6,8 +6,9 @@ bug-report snapshot is judged with today's knowledge tables.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence, Tuple
+from typing import Callable, Mapping, Optional, Sequence, Tuple
 
 from doctor.command import COMMAND_COVERED, Command, command_facts, parse
 from doctor.facts import REGISTRY, FactSet, ProbeContext, _load_probe_modules, collect, without_stage
@@ -52,3 +53,27 @@ def gather(src: Sources, environ: Optional[Mapping[str, str]] = None,
     facts = collect(ctx, stages=derived_stages(), base=base)
     facts.source = src.facts_file or "live"
     return facts, planned
+
+
+def gather_in_background(src: Sources) -> Callable[[], Tuple[FactSet, Optional[Command]]]:
+    """Start :func:`gather` in a thread; the returned function waits and returns (or raises) its result.
+
+    A plain thread rather than concurrent.futures, whose import (with logging) costs `check` ~5 ms.
+    """
+    box: dict = {}
+
+    def work() -> None:
+        try:
+            box["result"] = gather(src)
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=work, name="lmdoctor-gather", daemon=True)
+    thread.start()
+
+    def result() -> Tuple[FactSet, Optional[Command]]:
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        return box["result"]
+    return result

@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 from typing import Any, Dict, List, Optional
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from doctor import paths, yamlio
@@ -33,8 +32,9 @@ def satisfies(ver: Any, spec: str) -> Optional[bool]:
     if v is None:
         return None
     try:
+        from packaging.specifiers import SpecifierSet  # lazy: only needed once lmdeploy is installed
         return SpecifierSet(spec).contains(v, prereleases=True)
-    except InvalidSpecifier:
+    except ValueError:  # InvalidSpecifier
         return None
 
 
@@ -43,6 +43,19 @@ def lmdeploy_release(ver: Any) -> Optional[Dict[str, Any]]:
     for row in table("lmdeploy").get("releases", []):
         if satisfies(ver, row["versions"]):
             return row
+    return None
+
+
+def first_release_allowing(package: str, installed: Any, after: Any = None) -> Optional[str]:
+    """Lowest lmdeploy release (newer than ``after``) whose requirements allow ``package==installed``."""
+    floor = version(after)
+    for row in table("lmdeploy").get("releases", []):
+        lows = [p.strip()[2:] for p in row["versions"].split(",") if p.strip().startswith(">=")]
+        if not lows or (floor is not None and version(lows[0]) <= floor):
+            continue
+        spec = row.get(package)
+        if spec is None or satisfies(installed, spec):
+            return lows[0]
     return None
 
 
@@ -84,6 +97,16 @@ def feature_min_cc(feature: str, lmdeploy_version: Any = None) -> Optional[str]:
     return None
 
 
+def feature_first_release(feature: str, cc: Any) -> Optional[str]:
+    """``>=X``: the lmdeploy versions whose per-version feature row (e.g. awq_turbomind) covers ``cc``."""
+    have = version(cc)
+    for row in table("gpus").get("features", {}).get(feature) or []:
+        spec = str(row.get("lmdeploy", ""))
+        if have is not None and have >= version(row["min_cc"]) and spec.startswith(">="):
+            return spec
+    return None
+
+
 def families() -> Dict[str, Dict[str, Any]]:
     return table("models").get("families", {})
 
@@ -101,4 +124,39 @@ def match_family(architectures: List[str], model_type: Optional[str], path: Opti
         for name, fam in families().items():
             if any(p.replace("_", "").replace("-", "") in lowered for p in fam.get("match", {}).get("path", [])):
                 return name
+    return None
+
+
+def release_line(ver: Any) -> Optional[str]:
+    """`2.1.2+cu121` → `2.1` (major.minor), None when unparsable."""
+    v = version(ver)
+    return f"{v.major}.{v.minor}" if v is not None else None
+
+
+def torch_builds(torch_version: Any) -> List[str]:
+    """CUDA builds download.pytorch.org publishes for the release line of ``torch_version``."""
+    return list(table("torch").get("cuda_builds", {}).get(release_line(torch_version) or "", []))
+
+
+def torch_index_url(cuda: str) -> str:
+    """`11.8` → `https://download.pytorch.org/whl/cu118`."""
+    return table("torch").get("index_url", "https://download.pytorch.org/whl/") + "cu" + cuda.replace(".", "")
+
+
+def newest_build_for_driver(builds: List[str], driver: str) -> Optional[str]:
+    """The newest CUDA build in ``builds`` that ``driver`` can run, or None."""
+    dv = version(driver)
+    ok = [b for b in builds if dv is not None and min_driver_for_cuda(b) and dv >= version(min_driver_for_cuda(b))]
+    return max(ok, key=version) if ok else None
+
+
+def lmdeploy_first_version_with_build(cuda: str) -> Optional[str]:
+    """Lowest lmdeploy version whose PyPI wheel is built with CUDA >= ``cuda`` (from the release rows)."""
+    need = version(cuda)
+    for row in table("lmdeploy").get("releases", []):
+        build = version(row.get("cuda_build"))
+        if build is not None and need is not None and build >= need:
+            lows = [s.strip()[2:] for s in row["versions"].split(",") if s.strip().startswith(">=")]
+            if lows:
+                return lows[0]
     return None

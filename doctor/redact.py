@@ -414,12 +414,19 @@ def _current_hosts() -> Set[str]:
     return {name, name.split(".", 1)[0]} if name else set()
 
 
+_PROXY_NAME = re.compile(r"proxy", re.I)
+_BARE_USERINFO = re.compile(r"(?:(?<=^)|(?<=[,;\s]))(?![a-z][a-z0-9+.\-]*://)[^/@\s,;]+@")
+
+
 def env_value(name: str, value: str) -> str:
     """How an environment variable may be recorded in facts: :data:`PRESENT` for secret names (any
     segment), otherwise the value with URL credentials and known key formats masked. Paths are kept:
     facts feed rules; identity is removed only where a document is shared (``report``)."""
     if secret_name(name, any_segment=True):
         return PRESENT
+    if _PROXY_NAME.search(name):
+        # curl and pip accept proxies without a scheme (`user:pass@proxy:3128`): mask that userinfo too.
+        value = _BARE_USERINFO.sub(lambda m: MASK + "@", value)
     return Redactor(identity=False, environ={}).text(value)
 
 

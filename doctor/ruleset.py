@@ -30,7 +30,8 @@ match ``<id>-<name>.yaml`` all raise :class:`RuleError` naming the file. Schema,
     tests: {fires: [CASE, ...], quiet: [CASE, ...]}    # see doctor/selftest.py
 
 Templates: ``{fact.name}`` or ``{fact.name|filter}`` with filters ``gib`` (MiB → GiB), ``join``,
-``quote`` (shell quoting), ``first``.
+``quote`` (shell quoting), ``first``, ``lines`` (one item per line), ``args`` (a list as shell-quoted,
+space-separated arguments: ``pip install {model.missing_packages|args}``).
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ from doctor.model import Safety, Severity
 ID_RE = re.compile(r"^[A-Z]{2,5}\d{3}$")
 NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 TEMPLATE_RE = re.compile(r"\{([a-zA-Z_][\w.\-*]*)(?:\|([a-z]+))?\}")
-FILTERS = ("gib", "join", "quote", "first", "lines")
+FILTERS = ("gib", "join", "quote", "first", "lines", "args")
 TOP_KEYS = {"id", "name", "category", "severity", "confidence", "priority", "supersedes", "title",
             "explanation", "applies", "when", "log", "evidence", "fixes", "docs", "references", "tests", "status"}
 REQUIRED = ("id", "name", "category", "severity", "title", "explanation")
@@ -183,6 +184,9 @@ def parse_rule(data: Any, path: Path, taxonomy: Dict[str, str], known_fact: Call
         supersedes=[str(s) for s in data.get("supersedes", [])],
         references=[str(r) for r in data.get("references", [])],
     )
+    if (id_number(rid) >= 100) != rule.is_log_rule:
+        raise RuleError(f"{where}: {'log' if rule.is_log_rule else 'environment'} rules are numbered "
+                        f"{'101-199' if rule.is_log_rule else '001-099'}; {rid} is not")
     if rule.confidence not in ("high", "medium", "low"):
         raise RuleError(f"{where}: confidence must be high, medium or low")
     if rule.status not in ("stable", "preview"):
@@ -257,17 +261,39 @@ def rule_files(root: Optional[Path] = None) -> List[Path]:
     return sorted(p for area in AREAS for p in (root / area).glob("*.yaml"))
 
 
+def id_number(rule_id: str) -> int:
+    """`GPU012` → 12. Environment rules are numbered 001-099, log (explain) rules 101-199."""
+    return int(rule_id[-3:])
+
+
 @functools.lru_cache(maxsize=4)
-def load_rules(root: Optional[str] = None) -> RuleSet:
-    """Load and validate every rule; raises RuleError on the first problem (fail loudly)."""
+def load_rules(root: Optional[str] = None, kind: Optional[str] = None) -> RuleSet:
+    """Load and validate every rule; raises RuleError on the first problem (fail loudly).
+
+    ``kind="env"`` loads only the environment rules (IDs 001-099, told apart by file name before
+    parsing), which is all `check` needs: it stays fast however many log rules `explain` gains.
+    """
     from doctor.facts import catalog, known_fact
     base = Path(root) if root else paths.rules_dir()
+    files = rule_files(base)
+    if kind == "env":
+        files = [p for p in files if ID_RE.match(p.name.split("-", 1)[0]) and id_number(p.name.split("-", 1)[0]) < 100]
     cat = catalog()
     tax = taxonomy()
-    known = functools.lru_cache(maxsize=None)(lambda n: known_fact(n, cat))
+    # Index the catalog by first segment: validating ~1000 fact references against every pattern
+    # was a measurable part of `check`'s start-up.
+    by_head: Dict[str, List[str]] = {}
+    for pattern in cat:
+        by_head.setdefault(pattern.split(".", 1)[0], []).append(pattern)
+
+    def candidates(name: str) -> List[str]:
+        head = name.split(".", 1)[0]
+        return list(cat) if head == "*" else by_head.get(head, []) + by_head.get("*", [])
+
+    known = functools.lru_cache(maxsize=None)(lambda n: known_fact(n, candidates(n)))
     rules: List[Rule] = []
     seen: Dict[str, str] = {}
-    for path in rule_files(base):
+    for path in files:
         rule = parse_rule(yamlio.load(path), path, tax, known)
         for key in (rule.id, rule.name):
             if key in seen:
@@ -276,6 +302,6 @@ def load_rules(root: Optional[str] = None) -> RuleSet:
         rules.append(rule)
     for rule in rules:
         for target in rule.supersedes:
-            if target not in seen:
+            if target not in seen and kind is None:
                 raise RuleError(f"{rule.path}: supersedes unknown rule {target}")
     return RuleSet(rules)

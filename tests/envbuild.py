@@ -113,7 +113,29 @@ def conda_meta(prefix: Path, records: Sequence[Tuple[str, str, str, str]], root:
 PYTHON_RECORD = ("python", PY_FULL, "h955ad1f_0", "pkgs/main")
 TORCH_RECORDS = [("pytorch", "2.1.2", f"py{PY}_cuda12.1_cudnn8.9.2_0", "pytorch"),
                  ("pytorch-cuda", "12.1", "ha16c6d3_5", "pytorch"),
+                 ("torchvision", "0.16.2", f"py{PY}_cu121", "pytorch"),
                  ("torchtriton", "2.1.0", f"py{PY}", "pytorch")]
+# The rest of lmdeploy 0.5.1's requirements as `pip install lmdeploy[all]==0.5.1` left them in the
+# tutorial env (versions of mid-2024; sentencepiece/protobuf/accelerate are the tutorial's own pins).
+# They are written as metadata-only installs: lmdoctor reads nothing but the dist-info folders, and
+# the real wheels (the nvidia-*-cu12 ones alone are ~1 GB) would make every CI run download them.
+LMDEPLOY_051_REQUIREMENTS = [
+    ("accelerate", "0.33.0"), ("fastapi", "0.111.0"), ("fire", "0.6.0"), ("mmengine-lite", "0.10.4"),
+    ("numpy", "1.26.4"), ("peft", "0.11.1"), ("pillow", "10.4.0"), ("protobuf", "5.27.2"),
+    ("pydantic", "2.8.2"), ("pynvml", "11.5.3"), ("safetensors", "0.4.3"), ("sentencepiece", "0.1.99"),
+    ("shortuuid", "1.0.13"), ("tiktoken", "0.7.0"), ("uvicorn", "0.30.1"),
+    ("nvidia-nccl-cu12", "2.20.5"), ("nvidia-cuda-runtime-cu12", "12.1.105"),
+    ("nvidia-cublas-cu12", "12.1.3.1"), ("nvidia-curand-cu12", "10.3.2.106"),
+]
+
+
+def add_metadata_only(prefix: Path, name: str, version: str) -> None:
+    """A dist-info folder as pip writes it (METADATA, INSTALLER, RECORD) without the package's files."""
+    info = site_packages(prefix) / f"{name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (info / "INSTALLER").write_text("pip\n")
+    (info / "RECORD").write_text("")
 
 
 def build_machine(root: Path) -> Dict[str, Path]:
@@ -132,6 +154,8 @@ def build_machine(root: Path) -> Dict[str, Path]:
     make_venv(envs["demo"])
     conda_meta(envs["demo"], [PYTHON_RECORD] + TORCH_RECORDS)
     pip_install(envs["demo"], [wheels[s] for s in TUTORIAL])
+    for name, version in LMDEPLOY_051_REQUIREMENTS:
+        add_metadata_only(envs["demo"], name, version)
     # `icamp3_demo`: the pre-built tutorial env (same packages plus timm), a copy sharing the files.
     envs["icamp3_demo"].parent.mkdir(parents=True)
     shutil.copytree(envs["demo"], envs["icamp3_demo"], symlinks=True, copy_function=os.link)

@@ -141,20 +141,21 @@ def test_unmatched_patterns_are_reported(isolated):
 # -- through the real CLI -----------------------------------------------------------------------
 def test_check_honours_project_config_and_reports_ignored(run_lmdoctor, isolated):
     project, env = isolated
-    write(project / "pyproject.toml", '[tool.lmdoctor]\nignore = ["GPU001"]\n')
+    # the snapshot's machine has no GPU (GPU001) and no lmdeploy (PY001): a CPU box accepted as such
+    write(project / "pyproject.toml", '[tool.lmdoctor]\nignore = ["GPU001", "PY001"]\n')
     r = run_lmdoctor("check", "--json", "--facts", NO_GPU, cwd=str(project), env=env)
     assert r.code == 0, r.err
     doc = r.json()
-    assert doc["summary"]["ignored"] == 1 and doc["summary"]["errors"] == 0
-    assert doc["ignored"] == [{"rule": "GPU001", "title": "No NVIDIA GPU is visible", "area": "gpu",
-                               "by": "GPU001", "source": str(project / "pyproject.toml")}]
+    assert doc["summary"]["ignored"] == 2 and doc["summary"]["errors"] == doc["summary"]["warnings"] == 0
+    assert doc["ignored"][0] == {"rule": "GPU001", "title": "No NVIDIA GPU is visible", "area": "gpu",
+                                 "by": "GPU001", "source": str(project / "pyproject.toml")}
     human = run_lmdoctor("check", "--facts", NO_GPU, cwd=str(project), env=env)
-    assert "1 ignored" in human.out and human.code == 0
+    assert "2 ignored" in human.out and human.code == 0
 
 
 def test_cli_select_beats_a_config_prefix_ignore(run_lmdoctor, isolated, tmp_path):
     project, env = isolated
-    write(tmp_path / "xdg" / "lmdoctor" / "config.toml", 'ignore = ["GPU"]\n')
+    write(tmp_path / "xdg" / "lmdoctor" / "config.toml", 'ignore = ["GPU", "PY001"]\n')
     assert run_lmdoctor("check", "--facts", NO_GPU, cwd=str(project), env=env).code == 0
     r = run_lmdoctor("check", "--json", "--facts", NO_GPU, "--select", "GPU001", cwd=str(project), env=env)
     assert r.code == 1 and r.json()["findings"][0]["rule"] == "GPU001"
@@ -177,7 +178,7 @@ def test_unknown_rule_on_the_command_line_is_a_usage_error(run_lmdoctor, isolate
 
 def test_unknown_rule_in_a_config_file_only_warns(run_lmdoctor, isolated):
     project, env = isolated
-    write(project / "pyproject.toml", '[tool.lmdoctor]\nignore = ["GPU001", "ZZZ123"]\n')
+    write(project / "pyproject.toml", '[tool.lmdoctor]\nignore = ["GPU001", "PY001", "ZZZ123"]\n')
     r = run_lmdoctor("check", "--facts", NO_GPU, cwd=str(project), env=env)
     assert r.code == 0 and "ZZZ123" in r.err and "warning" in r.err
     assert run_lmdoctor("check", "-q", "--facts", NO_GPU, cwd=str(project), env=env).err == ""

@@ -66,7 +66,7 @@ def test_the_tutorial_env_wins_for_an_internvl_gradio_demo(machine):
     demo = by["demo"]
     assert demo["verdict"] == "unsuitable" and codes(demo)[0] == "missing_packages"
     assert "timm" in demo["reason"] and "einops" not in demo["reason"]
-    assert demo["reasons"][0]["rules"] == ["PY090"]          # the rule check uses says the same, not twice
+    assert demo["reasons"][0]["rules"] == ["PY013"]          # the rule check uses says the same, not twice
     assert demo["activate"] == "conda activate demo"          # found by name in the base install's envs/
     new = by["lmdeploy-new"]
     assert new["verdict"] == "unsuitable" and codes(new)[0] == "subcommand_removed"
@@ -120,10 +120,11 @@ def test_the_table_shows_every_env_and_the_command_to_use(machine):
 
 def test_check_names_the_ready_env_when_the_current_one_lacks_timm(machine):
     r = run(machine, "check", "--json", "--env", "demo", "--", *GRADIO)
-    finding = next(f for f in r.json()["findings"] if f["rule"] == "PY090")
+    finding = next(f for f in r.json()["findings"] if f["rule"] == "PY013")
     assert finding["fixes"][0]["command"] == f"conda activate {machine['icamp3_demo']}"
     assert "icamp3_demo" in finding["fixes"][0]["summary"]
-    assert finding["fixes"][1]["command"] == "pip install 'timm==1.0.7'"
+    # installing into the examined env uses that env's own interpreter, whichever env is active
+    assert finding["fixes"][1]["command"] == f"{machine['demo']}/bin/python -m pip install timm==1.0.7"
 
 
 def test_the_probe_scans_only_when_the_examined_env_has_a_problem(machine):

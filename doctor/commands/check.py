@@ -68,16 +68,20 @@ def evaluate(sources, select: Sequence[str] = (), ignore: Sequence[str] = (), qu
 
     The rule selection is applied first so a bad --select/--ignore fails before any probing.
     """
+    from doctor.gather import gather_in_background
+
+    # Observing the machine waits on subprocesses (the examined interpreter) and the file system,
+    # while importing the engine and loading the rules is pure Python, so the two overlap.
+    observed = gather_in_background(sources)
     from doctor.engine import check_report
-    from doctor.gather import gather
     from doctor.i18n import tr
     from doctor.render.console import status
     from doctor.ruleset import load_rules
 
-    catalogue = load_rules()
+    catalogue = load_rules(kind="env")
     rules, ignored = select_rules(catalogue.env_rules(), select, ignore, quiet, known=catalogue.rules)
     with status(tr("status_gathering")):
-        facts, subject = gather(sources)
+        facts, subject = observed()
     report = check_report(rules, facts, subject)
     report.extra["ignored"] = ignored
     report.extra["environment"] = {"facts_source": facts.source, "python": facts.value("py.executable"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
-from typing import Dict, Mapping, Optional
+from typing import Dict, Mapping, Optional, Tuple
 
 from doctor.facts import ProbeContext, ProbeResult, probe
 
@@ -22,6 +22,22 @@ def _cgroup_limit_mib() -> Optional[int]:
         if raw.isdigit() and int(raw) < (1 << 60):
             return int(raw) // MIB
     return None
+
+
+def _meminfo_mib() -> Optional[Tuple[int, int]]:
+    """(MemTotal, MemAvailable) in MiB from /proc/meminfo, None where it does not exist."""
+    values: Dict[str, int] = {}
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                key, _, rest = line.partition(":")
+                if key in ("MemTotal", "MemAvailable"):
+                    values[key] = int(rest.split()[0]) // 1024  # kB
+    except (OSError, ValueError, IndexError):
+        return None
+    if "MemTotal" not in values:
+        return None
+    return values["MemTotal"], values.get("MemAvailable", values["MemTotal"])
 
 
 def hf_cache_dir(environ: Mapping[str, str]) -> str:
@@ -57,13 +73,16 @@ def host_facts(ctx: ProbeContext) -> ProbeResult:
     facts: Dict[str, object] = {"host.os": platform.system(), "host.kernel": platform.release(),
                                 "host.cpus": os.cpu_count() or 1}
     unknown: Dict[str, str] = {}
-    try:
-        import psutil
-        vm = psutil.virtual_memory()
-        facts["host.mem.total_mib"] = vm.total // MIB
-        facts["host.mem.available_mib"] = vm.available // MIB
-    except Exception as exc:
-        unknown["host.mem.*"] = f"psutil: {exc}"
+    mem = _meminfo_mib()
+    if mem is None:  # not Linux: psutil knows the other systems (it costs ~20 ms to import)
+        try:
+            import psutil
+            vm = psutil.virtual_memory()
+            mem = (vm.total // MIB, vm.available // MIB)
+        except Exception as exc:
+            unknown["host.mem.*"] = f"psutil: {exc}"
+    if mem is not None:
+        facts["host.mem.total_mib"], facts["host.mem.available_mib"] = mem
     limit = _cgroup_limit_mib()
     if limit is not None:
         facts["host.mem.limit_mib"] = limit
@@ -85,7 +104,10 @@ def host_facts(ctx: ProbeContext) -> ProbeResult:
         facts[f"disk.{key}.free_mib"] = usage.free // MIB
         facts[f"disk.{key}.total_mib"] = usage.total // MIB
     if os.path.isdir("/dev/shm"):
-        st = os.statvfs("/dev/shm")
-        facts["shm.total_mib"] = st.f_blocks * st.f_frsize // MIB
-        facts["shm.free_mib"] = st.f_bavail * st.f_frsize // MIB
+        try:
+            st = os.statvfs("/dev/shm")
+            facts["shm.total_mib"] = st.f_blocks * st.f_frsize // MIB
+            facts["shm.free_mib"] = st.f_bavail * st.f_frsize // MIB
+        except OSError as exc:
+            unknown["shm.*"] = f"/dev/shm: {exc.strerror or exc}"
     return ProbeResult(facts, unknown)

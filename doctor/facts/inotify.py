@@ -1,10 +1,15 @@
 """inotify limits and current use (Streamlit's file watcher exhausts them on shared hosts).
 
 Current use is counted from ``/proc/<pid>/fdinfo`` of the processes we may read (our own user's),
-which is what counts against ``max_user_watches``; other users' watches are invisible without root.
+which is what counts against ``max_user_watches``. That count misses what we cannot see: in
+containers that all run as root on one host (InternStudio, most cloud notebooks) every container's
+root shares one limit. So the probe also *tries*: it opens one inotify instance, adds one watch on
+the working directory and closes it at once — the same calls a file watcher makes, failing with
+ENOSPC / EMFILE exactly when Streamlit would.
 """
 from __future__ import annotations
 
+import errno
 import os
 import time
 from typing import Dict, Optional, Tuple
@@ -20,7 +25,7 @@ def _read_int(path: str) -> Optional[int]:
         return None
 
 
-def count_user_watches(proc: str = "/proc", deadline_s: float = 0.5) -> Tuple[int, int, bool]:
+def count_user_watches(proc: str = "/proc", deadline_s: float = 0.25) -> Tuple[int, int, bool]:
     """(watches, inotify instances, complete) over the readable processes of this user."""
     uid = os.getuid()
     watches = instances = 0
@@ -51,11 +56,40 @@ def count_user_watches(proc: str = "/proc", deadline_s: float = 0.5) -> Tuple[in
     return watches, instances, True
 
 
+def try_watch(path: str) -> Tuple[Optional[bool], str]:
+    """(True, "") if a watch can be added now, (False, reason) when a limit is reached, (None, why) if untestable."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        init1, add_watch = libc.inotify_init1, libc.inotify_add_watch
+    except (OSError, AttributeError, ImportError) as exc:
+        return None, f"inotify calls unavailable: {exc}"
+    add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+    fd = init1(os.O_CLOEXEC | os.O_NONBLOCK)
+    if fd < 0:
+        err = ctypes.get_errno()
+        if err == errno.EMFILE:
+            return False, "inotify_init: EMFILE (fs.inotify.max_user_instances reached)"
+        return None, f"inotify_init: {os.strerror(err)}"
+    try:
+        wd = add_watch(fd, os.fsencode(path), 0x00000004)  # IN_ATTRIB: cheap, no events expected
+        if wd < 0:
+            err = ctypes.get_errno()
+            if err == errno.ENOSPC:
+                return False, "inotify_add_watch: ENOSPC (fs.inotify.max_user_watches reached)"
+            return None, f"inotify_add_watch({path}): {os.strerror(err)}"
+        return True, ""
+    finally:
+        os.close(fd)
+
+
 @probe("inotify", {
     "os.inotify.max_user_watches": "fs.inotify.max_user_watches",
     "os.inotify.max_user_instances": "fs.inotify.max_user_instances",
     "os.inotify.user_watches": "inotify watches held by this user's processes",
     "os.inotify.user_instances": "inotify instances held by this user's processes",
+    "os.inotify.can_watch": "whether a new inotify watch can be added right now (tried, then closed)",
+    "os.inotify.error": "why adding a watch failed (ENOSPC: max_user_watches reached; EMFILE: instances)",
 }, timeout_s=2.0)
 def inotify_facts(ctx: ProbeContext) -> ProbeResult:
     base = "/proc/sys/fs/inotify"
@@ -66,10 +100,17 @@ def inotify_facts(ctx: ProbeContext) -> ProbeResult:
         value = _read_int(os.path.join(base, name))
         if value is not None:
             facts[f"os.inotify.{name}"] = value
+    can, why = try_watch(ctx.cwd if os.path.isdir(ctx.cwd) else "/")
+    if can is not None:
+        facts["os.inotify.can_watch"] = can
+    if why:
+        facts["os.inotify.error"] = why
+    unknown: Dict[str, str] = {} if can is not None else {"os.inotify.can_watch": why}
     watches, instances, complete = count_user_watches()
     if complete:
         facts["os.inotify.user_watches"] = watches
         facts["os.inotify.user_instances"] = instances
-        return ProbeResult(facts)
+        return ProbeResult(facts, unknown)
     reason = "too many processes to count inotify watches quickly"
-    return ProbeResult(facts, {"os.inotify.user_watches": reason, "os.inotify.user_instances": reason})
+    unknown.update({"os.inotify.user_watches": reason, "os.inotify.user_instances": reason})
+    return ProbeResult(facts, unknown)

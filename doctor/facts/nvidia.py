@@ -6,12 +6,11 @@ the physical order; ``gpu.*.visible`` says whether ``CUDA_VISIBLE_DEVICES`` lets
 """
 from __future__ import annotations
 
-import csv
 import glob
-import io
 import os
 import shutil
 import subprocess
+import sys
 from typing import Dict, List, Mapping, Optional
 
 from doctor.facts import ProbeContext, ProbeResult, probe
@@ -35,7 +34,11 @@ GPU_PATTERNS = {
     "cuda.driver.version": "NVIDIA driver version (e.g. 535.104.05)",
     "cuda.driver.max_cuda": "newest CUDA version the driver supports (e.g. 12.2)",
     "gpu.driver_error": "why no NVIDIA driver library could be used (when gpu.count is 0)",
+    "cuda.driver.library_found": "whether the NVIDIA driver's NVML library (libnvidia-ml.so.1) could be loaded",
+    "gpu.slice_tool": "path of a vGPU-slice tool on PATH (InternStudio `studio-smi`): nvidia-smi/NVML show the whole card",
 }
+# Tools that report a vGPU slice's own memory where nvidia-smi shows the whole card (InternStudio).
+SLICE_TOOLS = ("studio-smi",)
 
 
 def _visible_indices(cvd: Optional[str], uuids: List[str]) -> List[int]:
@@ -73,7 +76,18 @@ def _process_name(pid: int) -> str:
         return "(not visible from here: another container or user)"
 
 
+class NoNvmlLibrary(Exception):
+    """libnvidia-ml.so.1 cannot be loaded: no NVIDIA driver libraries in this system or container."""
+
+
 def _nvml(environ: Mapping[str, str]) -> Dict[str, object]:
+    if sys.platform.startswith("linux"):
+        # The same dlopen pynvml would do, without paying ~30 ms to import pynvml where it must fail.
+        import ctypes
+        try:
+            ctypes.CDLL("libnvidia-ml.so.1")
+        except OSError as exc:
+            raise NoNvmlLibrary(str(exc)) from None
     import pynvml  # nvidia-ml-py: ctypes bindings, no CUDA context
 
     pynvml.nvmlInit()
@@ -144,6 +158,9 @@ _SMI_GPU_FIELDS = ["index", "name", "uuid", "compute_cap", "memory.total", "memo
 
 
 def _smi(smi: str, environ: Mapping[str, str], timeout_s: float) -> Dict[str, object]:
+    import csv
+    import io
+
     def query(args: List[str]) -> List[List[str]]:
         out = subprocess.run([smi, *args, "--format=csv,noheader,nounits"], capture_output=True, text=True,
                              timeout=timeout_s, stdin=subprocess.DEVNULL)
@@ -152,10 +169,18 @@ def _smi(smi: str, environ: Mapping[str, str], timeout_s: float) -> Dict[str, ob
         return [[c.strip() for c in row] for row in csv.reader(io.StringIO(out.stdout)) if row]
 
     facts: Dict[str, object] = {"gpu.source": "nvidia-smi"}
-    rows = query(["--query-gpu=" + ",".join(_SMI_GPU_FIELDS)])
+    fields = list(_SMI_GPU_FIELDS)
+    try:
+        rows = query(["--query-gpu=" + ",".join(fields)])
+    except RuntimeError as exc:
+        # nvidia-smi before driver 510 has no compute_cap field: ask again without it (cc stays unknown).
+        if "compute_cap" not in str(exc):
+            raise
+        fields.remove("compute_cap")
+        rows = query(["--query-gpu=" + ",".join(fields)])
     uuids = []
     for row in rows:
-        rec = dict(zip(_SMI_GPU_FIELDS, row))
+        rec = dict(zip(fields, row))
         i = int(rec["index"])
         uuids.append(rec["uuid"])
         facts[f"gpu.{i}.name"] = rec["name"]
@@ -187,32 +212,54 @@ def _smi(smi: str, environ: Mapping[str, str], timeout_s: float) -> Dict[str, ob
     return facts
 
 
+def _couldnt(base: Dict[str, object], reason: str) -> ProbeResult:
+    """The tools exist (or devices do) but nothing answered: "couldn't check", not "no GPU".
+
+    What was observed anyway (device nodes, whether the library loaded, tools on PATH) stays known;
+    the slice-tool lookup always ran, so its absence is a known absence.
+    """
+    return ProbeResult(base, unknown={p: reason for p in GPU_PATTERNS if p not in base and p != "gpu.slice_tool"})
+
+
 @probe("nvidia", GPU_PATTERNS, timeout_s=6.0)
 def gpu_facts(ctx: ProbeContext) -> ProbeResult:
-    nodes = len(glob.glob("/dev/nvidia[0-9]*"))
+    path = ctx.environ.get("PATH", os.defpath)
+    base: Dict[str, object] = {"gpu.dev_nodes": len(glob.glob("/dev/nvidia[0-9]*"))}
+    for tool in SLICE_TOOLS:
+        found = shutil.which(tool, path=path)
+        if found:
+            base["gpu.slice_tool"] = found
+            break
     errors: List[str] = []
     try:
         facts = _nvml(ctx.environ)
-        facts["gpu.dev_nodes"] = nodes
+        facts.update(base)
+        facts["cuda.driver.library_found"] = True
         return ProbeResult(facts)
-    except Exception as exc:  # NVMLError_LibraryNotFound, DriverNotLoaded, ImportError...
+    except ImportError as exc:  # nvidia-ml-py itself is missing: lmdoctor's problem, not the machine's
+        errors.append(f"NVML: pynvml not importable ({exc})")
+    except Exception as exc:  # NVMLError_LibraryNotFound, DriverNotLoaded, ...
         errors.append(f"NVML: {type(exc).__name__}: {exc}")
-    smi = shutil.which("nvidia-smi", path=ctx.environ.get("PATH", os.defpath))
+        # Only a missing libnvidia-ml.so.1 says "no driver library"; any other NVML error means it loaded.
+        base["cuda.driver.library_found"] = not isinstance(exc, NoNvmlLibrary) and \
+            type(exc).__name__ != "NVMLError_LibraryNotFound"
+    smi = shutil.which("nvidia-smi", path=path)
     if smi:
         try:
             facts = _smi(smi, ctx.environ, timeout_s=4.0)
-            facts["gpu.dev_nodes"] = nodes
+            facts.update(base)
             return ProbeResult(facts)
         except subprocess.TimeoutExpired:
             errors.append("nvidia-smi did not answer within 4s (hung driver?)")
         except Exception as exc:
-            errors.append(f"nvidia-smi: {exc}")
-        # The tools exist but could not tell us anything: that is "couldn't check", not "no GPU".
-        reason = "; ".join(errors)
-        return ProbeResult({"gpu.dev_nodes": nodes}, unknown={p: reason for p in GPU_PATTERNS if p != "gpu.dev_nodes"})
-    if nodes:
-        reason = "; ".join(errors) + f"; {nodes} /dev/nvidia* device node(s) exist but no driver library answers"
-        return ProbeResult({"gpu.dev_nodes": nodes}, unknown={p: reason for p in GPU_PATTERNS if p != "gpu.dev_nodes"})
+            errors.append(f"nvidia-smi: {type(exc).__name__}: {exc}")
+        base["gpu.driver_error"] = "; ".join(errors)
+        return _couldnt(base, "; ".join(errors))
+    if base["gpu.dev_nodes"]:
+        reason = "; ".join(errors) + f"; {base['gpu.dev_nodes']} /dev/nvidia* device node(s) exist but no driver library answers"
+        base["gpu.driver_error"] = reason
+        base["gpu.source"] = "none"  # nothing answered: how many GPUs there are stays unknown
+        return _couldnt(base, reason)
     # No driver library, no nvidia-smi, no device nodes: no NVIDIA GPU here (known, not unknown).
-    return ProbeResult({"gpu.count": 0, "gpu.visible_count": 0, "gpu.dev_nodes": 0, "gpu.source": "none",
-                        "gpu.driver_error": "; ".join(errors)})
+    base.update({"gpu.count": 0, "gpu.visible_count": 0, "gpu.source": "none", "gpu.driver_error": "; ".join(errors)})
+    return ProbeResult(base)

@@ -33,9 +33,11 @@ def normalize(name: str) -> str:
 
 
 def cuda_from_local_tag(version: str) -> Optional[str]:
-    """`2.1.2+cu121` → `12.1`; `+cpu` → `cpu`; no tag → None."""
+    """`2.1.2+cu121` → `12.1`; `+cpu` → `cpu`; `+rocm6.0` → `rocm`; no tag → None."""
     if version.endswith("+cpu"):
         return "cpu"
+    if "+rocm" in version:
+        return "rocm"
     m = _CUDA_TAG.search(version)
     return f"{m.group(1)}.{m.group(2)}" if m else None
 
@@ -47,6 +49,13 @@ def _parse_meta_dir(entry: str) -> Optional[Tuple[str, Optional[str]]]:
         return normalize(name), version or None
     parts = stem.split("-")
     return normalize(parts[0]), (parts[1] if len(parts) > 1 else None)
+
+
+def _metadata_file(meta: str) -> str:
+    """The core-metadata file of a metadata folder: METADATA (dist-info), PKG-INFO (egg-info dir), or the file itself."""
+    if meta.endswith(".dist-info"):
+        return os.path.join(meta, "METADATA")
+    return meta if os.path.isfile(meta) else os.path.join(meta, "PKG-INFO")
 
 
 def _read_field(path: str, field: str) -> Optional[str]:
@@ -88,15 +97,26 @@ def scan(site_dirs: List[str]) -> Dict[str, dict]:
         for name, items in local.items():
             if name in found:
                 continue
+            # Several metadata folders of one package in one folder (an interrupted upgrade): which one
+            # `importlib.metadata` returns depends on directory order, so pick deterministically
+            # (dist-info before egg-info, then the newest) and report all of them as duplicates.
+            items.sort(key=lambda item: (item[1].endswith(".dist-info"), _sort_version(item[0])), reverse=True)
             version, meta = items[0]
             if version is None:
-                pkg_info = meta if os.path.isfile(meta) else os.path.join(meta, "PKG-INFO")
-                version = _read_field(pkg_info, "Version")
+                version = _read_field(_metadata_file(meta), "Version")
             info = {"version": version, "dir": site, "meta": meta}
             if len(items) > 1:
                 info["duplicates"] = sorted(v or "?" for v, _ in items)
             found[name] = info
     return found
+
+
+def _sort_version(text: Optional[str]) -> tuple:
+    from packaging.version import InvalidVersion, Version
+    try:
+        return (1, Version(text or ""))
+    except InvalidVersion:
+        return (0, Version("0"))
 
 
 def _turbomind_present(pkg_dir: str) -> bool:
@@ -125,11 +145,13 @@ def _module_dir(site_dirs: List[str], module: str) -> Optional[str]:
     "pkg.*.duplicates": "versions when several metadata folders of one package sit side by side (broken env)",
     "pkg.*.editable": "installed in editable/develop mode",
     "pkg.*.no_metadata": "importable folder found without any metadata (source checkout, conda-only build)",
-    "pkg.torch.cuda_build": "CUDA version torch was built for (e.g. 12.1), or `cpu`",
+    "pkg.torch.cuda_build": "CUDA version torch was built for (e.g. 12.1), or `cpu` / `rocm`",
     "pkg.lmdeploy.turbomind": "whether lmdeploy's TurboMind extension (_turbomind*.so) is installed",
     "pkg.lmdeploy.cuda_tag": "CUDA build from lmdeploy's local version tag (+cu118 → 11.8)",
     "pkg.lmdeploy.requires_cuda_major": "CUDA major of the nvidia-*-cuXX wheels lmdeploy depends on",
     "pkg.lmdeploy.shadowed_by": "an lmdeploy source folder that `import lmdeploy` would pick before the installed one",
+    "pkg.lmdeploy.shadowed_via": "`cwd` (only scripts and `python -m` started here) or `sys.path` (every launch)",
+    "pkg.lmdeploy.requires": "lmdeploy's own requirements (Requires-Dist without extras, markers kept)",
 }, timeout_s=4.0)
 def package_facts(ctx: ProbeContext) -> ProbeResult:
     t = ctx.target
@@ -224,6 +246,8 @@ def _torch_facts(sites: List[str], dists: Dict[str, dict], facts: Dict[str, obje
         m = _TORCH_CUDA.search(text)
         if m:
             build = m.group(1)
+        elif re.search(r"^hip\s*(?::[^=]*)?=\s*['\"]", text, re.M):
+            build = "rocm"
         elif re.search(r"^cuda\s*(?::[^=]*)?=\s*None", text, re.M):
             build = "cpu"
     if build:
@@ -232,26 +256,34 @@ def _torch_facts(sites: List[str], dists: Dict[str, dict], facts: Dict[str, obje
 
 def _lmdeploy_facts(sites: List[str], dists: Dict[str, dict], facts: Dict[str, object], cwd: str) -> None:
     info = dists.get("lmdeploy")
-    installed_dir = _module_dir([info["dir"]], "lmdeploy") if info else _module_dir(sites, "lmdeploy")
+    first = _module_dir(sites, "lmdeploy")
+    # The installed package sits next to its metadata; an editable install has no folder there and
+    # is imported from wherever its .pth points, i.e. the first lmdeploy folder on sys.path.
+    installed_dir = (_module_dir([info["dir"]], "lmdeploy") or first) if info else first
     if installed_dir:
         facts["pkg.lmdeploy.turbomind"] = _turbomind_present(installed_dir)
-        # An lmdeploy source folder earlier on sys.path (or in the working dir, which `python -m` and
-        # scripts put first) shadows the installed package, and it has no compiled TurboMind.
-        first = _module_dir(sites, "lmdeploy")
+        # An lmdeploy source folder earlier on sys.path (PYTHONPATH, a .pth file) or in the working dir
+        # (which `python -m` and scripts put first) shadows the installed package, and it has no
+        # compiled TurboMind.
         cwd_tree = os.path.join(os.path.abspath(cwd), "lmdeploy")
         for candidate in (first, cwd_tree):
             if candidate and os.path.isfile(os.path.join(candidate, "__init__.py")) and \
                     os.path.realpath(candidate) != os.path.realpath(installed_dir):
                 facts["pkg.lmdeploy.shadowed_by"] = candidate
+                same_as_cwd = os.path.realpath(candidate) == os.path.realpath(cwd_tree)
+                facts["pkg.lmdeploy.shadowed_via"] = "cwd" if same_as_cwd else "sys.path"
                 break
     if not info:
         return
     tag = cuda_from_local_tag(info["version"] or "")
     if tag:
         facts["pkg.lmdeploy.cuda_tag"] = tag
-    metadata = os.path.join(info["meta"], "METADATA")
+    text = _read_text(_metadata_file(info["meta"]), 1 << 20)
     majors = set()
-    for m in re.finditer(r"^Requires-Dist:\s*nvidia-[a-z\-]+-cu(\d+)", _read_text(metadata, 1 << 20), re.M):
+    for m in re.finditer(r"^Requires-Dist:\s*nvidia-[a-z\-]+-cu(\d+)", text, re.M):
         majors.add(m.group(1))
     if len(majors) == 1:
         facts["pkg.lmdeploy.requires_cuda_major"] = majors.pop()
+    requires = [r.strip() for r in re.findall(r"^Requires-Dist:(.*)$", text, re.M) if "extra ==" not in r]
+    if requires:
+        facts["pkg.lmdeploy.requires"] = requires

@@ -5,7 +5,6 @@ evaluate rules exactly as the live machine would, without a GPU.
 """
 from __future__ import annotations
 
-import datetime
 import json
 from typing import Any, Dict
 
@@ -21,6 +20,7 @@ class SnapshotError(Exception):
 
 
 def to_json(facts: FactSet) -> Dict[str, Any]:
+    import datetime  # only `facts --json` needs it; `check` imports this module too
     return {
         "kind": KIND,
         "schema_version": SNAPSHOT_VERSION,

@@ -8,20 +8,22 @@ site-packages folders are found on disk instead.
 """
 from __future__ import annotations
 
+import ast
 import glob
-import json
 import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional
 
+# Runs in the examined interpreter: builtins and sys only (no `platform`), so it costs ~10 ms.
 _INTROSPECT = (
-    "import json,sys,platform;"
-    "print(json.dumps({'version':platform.python_version(),'prefix':sys.prefix,"
+    "import sys;"
+    "print(repr({'version':'%d.%d.%d'%sys.version_info[:3],'prefix':sys.prefix,"
     "'base_prefix':getattr(sys,'base_prefix',sys.prefix),'executable':sys.executable,'path':sys.path,"
-    "'implementation':platform.python_implementation()}))"
+    "'implementation':sys.implementation.name}))"
 )
+_IMPLEMENTATIONS = {"cpython": "CPython", "pypy": "PyPy", "graalpy": "GraalVM", "ironpython": "IronPython"}
 
 
 class TargetError(Exception):
@@ -193,7 +195,10 @@ def _run_interpreter(python: str, timeout_s: float) -> Dict:
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
         raise RuntimeError(tail[0])
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    info = ast.literal_eval(proc.stdout.strip().splitlines()[-1])
+    if not isinstance(info, dict):
+        raise ValueError("unexpected answer from the interpreter")
+    return info
 
 
 def _disk_fallback(target: Target) -> None:
@@ -201,9 +206,40 @@ def _disk_fallback(target: Target) -> None:
     prefix = target.prefix or os.path.dirname(os.path.dirname(os.path.abspath(target.python)))
     target.prefix = prefix
     sites = sorted(glob.glob(os.path.join(prefix, "lib", "python3*", "site-packages")))
-    target.sys_path = sites
+    target.sys_path = sites + [d for site in sites for d in _pth_dirs(site) if d not in sites]
     if sites:
         target.version = os.path.basename(os.path.dirname(sites[-1]))[len("python"):]
+
+
+def _pth_dirs(site: str) -> List[str]:
+    """Folders that .pth files in ``site`` add to sys.path (editable installs); `import` lines are skipped."""
+    out: List[str] = []
+    try:
+        names = sorted(n for n in os.listdir(site) if n.endswith(".pth"))
+    except OSError:
+        return out
+    for name in names:
+        try:
+            with open(os.path.join(site, name), encoding="utf-8", errors="replace") as fh:
+                lines = fh.read(65536).splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            line = line.strip()
+            if not line or line.startswith(("#", "import ", "import\t")):
+                continue
+            path = line if os.path.isabs(line) else os.path.join(site, line)
+            if os.path.isdir(path) and path not in out:
+                out.append(os.path.normpath(path))
+    return out
+
+
+def _broken(python: str, prefix: Optional[str], error: str) -> Target:
+    """A target whose interpreter cannot run: examined from its folders on disk."""
+    target = Target(python=python, is_self=False, prefix=prefix, error=error)
+    _disk_fallback(target)
+    target.env_kind, target.env_name = env_kind_and_name(target.prefix)
+    return target
 
 
 def resolve(python: Optional[str] = None, env_name: Optional[str] = None,
@@ -216,12 +252,14 @@ def resolve(python: Optional[str] = None, env_name: Optional[str] = None,
         prefix = find_conda_env(env_name, environ)
         python = _python_in(prefix)
         if python is None:
-            target = Target(python=os.path.join(prefix, "bin", "python"), is_self=False, prefix=prefix,
-                            error="no python executable in the env")
-            _disk_fallback(target)
-            target.env_kind, target.env_name = env_kind_and_name(prefix)
-            return target
+            link = os.path.join(prefix, "bin", "python")
+            why = f"bin/python is a dangling link to {os.readlink(link)}" if os.path.islink(link) else \
+                "no python executable in the env"
+            return _broken(link, prefix, why)
     elif python:
+        if os.path.islink(python) and not os.path.exists(python):
+            # A venv whose base interpreter was removed or upgraded: the env is broken, not the argument.
+            return _broken(os.path.abspath(python), None, f"dangling link to {os.readlink(python)} (base interpreter removed?)")
         if not os.path.exists(python):
             raise TargetError(f"--python {python}: no such file")
         if os.path.isdir(python):
@@ -246,7 +284,8 @@ def resolve(python: Optional[str] = None, env_name: Optional[str] = None,
     try:
         info = _run_interpreter(python, timeout_s)
         target.prefix, target.version = info["prefix"], info["version"]
-        target.sys_path, target.implementation = info["path"], info.get("implementation")
+        target.sys_path = [str(p) for p in info["path"]]
+        target.implementation = _IMPLEMENTATIONS.get(str(info.get("implementation")), info.get("implementation"))
     except subprocess.TimeoutExpired:
         target.error = f"interpreter did not answer within {timeout_s:g}s"
         _disk_fallback(target)
@@ -258,10 +297,17 @@ def resolve(python: Optional[str] = None, env_name: Optional[str] = None,
 
 
 def _same_interpreter(python: str) -> bool:
-    """True when ``python`` belongs to the env lmdoctor runs in (same prefix), so no subprocess.
+    """True when ``python`` is the environment running lmdoctor, so no subprocess is needed.
 
-    Comparing the executables is not enough: every venv's ``bin/python`` links to the same base
-    interpreter, yet each venv has its own packages.
+    Identity is the environment, not the binary: every venv's bin/python links to the same base
+    interpreter, so resolving symlinks would mistake any venv for lmdoctor's own.
     """
+    if os.path.abspath(python) == os.path.abspath(sys.executable):
+        return True
     prefix = os.path.dirname(os.path.dirname(os.path.abspath(python)))
-    return os.path.exists(python) and os.path.realpath(prefix) == os.path.realpath(sys.prefix)
+    if os.path.isfile(os.path.join(prefix, "pyvenv.cfg")):
+        return os.path.realpath(prefix) == os.path.realpath(sys.prefix)
+    try:  # not a venv: the same binary is the same environment unless lmdoctor itself runs in a venv
+        return os.path.samefile(python, sys.executable) and sys.prefix == getattr(sys, "base_prefix", sys.prefix)
+    except OSError:
+        return False
