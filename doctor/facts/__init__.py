@@ -183,6 +183,7 @@ def _load_probe_modules() -> None:
     """Import every probe module once so that they register themselves."""
     from doctor.facts import (derived, envvars, host, inotify, model_dir, nvidia,  # noqa: F401
                               packages, ports, python_env)
+    from doctor.memory import probe as _fit  # noqa: F401  (stage 2: will the planned launch fit?)
 
 
 def catalog() -> Dict[str, str]:

@@ -1,0 +1,400 @@
+"""Answer "will it fit?" for a planned command: the verdict, the breakdown, the cheapest change.
+
+Verdicts (the whole planned use: start-up, a full prefill, and for a VLM one image of the largest tiling):
+
+* ``fits``              the command as given fits;
+* ``fits_with_changes`` it does not, and the search found a rewritten command that does;
+* ``does_not_fit``      no rewrite of the command fits this GPU (a "quantize first" plan may still be
+                        suggested, and the memory it would need is said);
+* ``unknown``           the model's shape, the GPU or a setting cannot be known (the reason says which).
+
+The result is a plain JSON-able dict (``report``) plus the ``fit.*`` facts the MEM rules read.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+from doctor.facts import ABSENT, FactSet, Unknown
+from doctor.memory import catalogue, hardware, launch as launch_mod, mib, pipeline, quantize, semantics, terms
+from doctor.memory.hardware import Hardware, HardwareError
+from doctor.memory.launch import Launch, LaunchError
+from doctor.memory.predict import CATEGORY, Prediction, min_available_mib, predict
+from doctor.memory.search import Suggestion, margin_mib, search
+from doctor.memory.shapes import ModelShape, ShapeError, from_dir
+
+SERVE_SUBCOMMANDS = ("serve api_server", "serve gradio", "chat")
+QUANTIZE_SUBCOMMAND = "lite auto_awq"
+VERDICTS = ("fits", "fits_with_changes", "does_not_fit", "unknown")
+
+
+class CannotTell(Exception):
+    """The fit cannot be predicted; the message is the reason shown to the user."""
+
+
+@dataclass
+class Assessment:
+    report: Dict[str, Any]
+    facts: Dict[str, Any] = field(default_factory=dict)
+
+
+def job_of(cmd) -> Optional[str]:
+    """serve | quantize | None (not an lmdeploy launch the memory model covers)."""
+    if cmd is None or cmd.program != "lmdeploy":
+        return None
+    if cmd.subcommand in SERVE_SUBCOMMANDS:
+        return "serve"
+    if cmd.subcommand == QUANTIZE_SUBCOMMAND:
+        return "quantize"
+    return None
+
+
+def _known(facts: FactSet, name: str) -> Any:
+    value = facts.get(name)
+    return None if value is ABSENT or isinstance(value, Unknown) else value
+
+
+def resolve_shape(model: Optional[str]) -> ModelShape:
+    """The model's shape from its local folder, else from the built-in catalogue (CannotTell when neither)."""
+    if not model:
+        raise CannotTell("the command names no model")
+    if os.path.isdir(model):
+        try:
+            return from_dir(model)
+        except ShapeError as exc:
+            raise CannotTell(str(exc)) from None
+    if os.path.exists(model):
+        raise CannotTell(f"{model} is a file, not a model folder")
+    found = catalogue.lookup(model)
+    if found is None:
+        raise CannotTell(f"{model} is not a folder on this machine and not in the built-in catalogue "
+                         "(rules/knowledge/model-shapes.yaml); run the check where the model folder is")
+    shape, fmt = found
+    shape.source += f"; matched by name ({os.path.basename(model.rstrip('/'))}), the path is not on this machine"
+    if fmt and fmt != shape.weight_format:
+        shape = shape.with_format(fmt, f"{fmt.upper()} weights assumed from the name")
+    return shape
+
+
+def _version(facts: FactSet, cmd) -> Tuple[str, str]:
+    given = _known(facts, "cmd.lmdeploy_version") or (cmd.version if cmd is not None else None)
+    if given:
+        source = "installed" if given == _known(facts, "pkg.lmdeploy.version") else "--lmdeploy-version"
+        return str(given), source
+    return semantics.NEWEST_KNOWN, f"assumed {semantics.NEWEST_KNOWN} (lmdeploy not installed here; pass --lmdeploy-version)"
+
+
+def _flash_attn(facts: FactSet) -> bool:
+    return _known(facts, "pkg.flash-attn.version") is not None
+
+
+def _planning(facts: FactSet) -> bool:
+    return any(_known(facts, f"plan.{k}") is not None for k in ("vram_mib", "gpu", "gpu_slice"))
+
+
+def _hardware(facts: FactSet, tp: int) -> Hardware:
+    try:
+        hw = hardware.from_facts(facts, tp)
+    except HardwareError as exc:
+        raise CannotTell(str(exc)) from None
+    if hw is None:
+        count = _known(facts, "gpu.count")
+        why = "no NVIDIA GPU is visible here" if count == 0 else "the GPU's memory could not be read"
+        raise CannotTell(f"{why}; plan for a GPU with --vram SIZE, --gpu NAME or --gpu-slice FRACTION")
+    if hw.count < tp:
+        raise CannotTell(f"--tp {tp} needs {tp} GPUs, {hw.count} visible")
+    return hw
+
+
+def _tp_of(cmd) -> int:
+    raw = cmd.get_flag("--tp") if cmd is not None else None
+    try:
+        return max(1, int(raw)) if raw else 1
+    except ValueError:
+        raise CannotTell(f"--tp {raw!r} is not a number") from None
+
+
+# -- serving -----------------------------------------------------------------------------------------------
+def assess(facts: FactSet, cmd) -> Assessment:
+    job = job_of(cmd)
+    try:
+        if job == "quantize":
+            return _assess_quantize(facts, cmd)
+        return _assess_serve(facts, cmd)
+    except (CannotTell, LaunchError, HardwareError) as exc:
+        return unknown(str(exc), job or "serve")
+
+
+def unknown(reason: str, job: str = "serve") -> Assessment:
+    report = {"verdict": "unknown", "job": job, "reason": reason, "predicted_peak_mib": None, "available_mib": None,
+              "breakdown": None, "kv_capacity_tokens": None, "suggested_command": None}
+    return Assessment(report, {"fit.verdict": "unknown", "fit.job": job, "fit.unknown_reason": reason,
+                               "fit.report": report})
+
+
+def _assess_serve(facts: FactSet, cmd) -> Assessment:
+    version, version_source = _version(facts, cmd)
+    shape = resolve_shape(cmd.model)
+    backend, notes = launch_mod.choose_backend(cmd, shape, version, _known(facts, "plan.backend"))
+
+    def sem_for(b: str):
+        return semantics.for_version(version, b)
+
+    hw = _hardware(facts, _tp_of(cmd))
+    launch = launch_mod.from_command(cmd, shape, version, backend, hw.name)
+    flash = _flash_attn(facts)
+    sem = sem_for(backend)
+    pred = predict(shape, launch, hw, sem, flash)
+    margin = margin_mib(hw)
+    idle_fits: Optional[bool] = None
+    if hw.live and hw.other_mib > 0 and not pred.fits:
+        idle = predict(shape, launch, hw.with_available(hw.available_mib + hw.other_mib), sem, flash)
+        idle_fits = idle.fits
+    suggestion: Optional[Suggestion] = None
+    if not pred.fits or not pred.session_ok or pred.headroom_mib < margin:
+        suggestion = search(shape, launch, hw, sem_for, cmd, flash)
+    qplan = None
+    if pred.failed is not None and pred.failed.name == "weights" and shape.weight_format == "hf":
+        here = not _planning(facts)
+        qplan = quantize.plan(shape, cmd, launch, hw, sem_for, flash,
+                              _known(facts, "host.mem.available_mib") if here else None, facts if here else None)
+    if pred.fits:
+        verdict = "fits"
+    elif suggestion is not None and suggestion.holds_image:
+        verdict = "fits_with_changes"
+    else:
+        verdict = "does_not_fit"
+    minimum = min_available_mib(shape, launch, hw, sem, flash) if not pred.fits else None
+    return _serve_report(verdict, cmd.model, shape, launch, hw, pred, suggestion, qplan, idle_fits, minimum,
+                         version, version_source, notes + launch.notes + shape.notes + pred.notes, flash)
+
+
+def _suggested(suggestion: Optional[Suggestion], qplan) -> Tuple[Optional[str], List[str]]:
+    """The command to show: the search's rewrite, else quantize-then-serve when the weights do not fit."""
+    if suggestion is not None and (suggestion.holds_image or qplan is None):
+        return (suggestion.command.shell() if suggestion.command is not None else None), suggestion.diff
+    if qplan is not None and qplan.serve_command is not None:
+        return f"{qplan.command.shell()}\n{qplan.serve_command.shell()}", qplan.serve_diff
+    return None, []
+
+
+def _reason(pred: Prediction, idle_fits: Optional[bool]) -> str:
+    failed = pred.failed
+    if failed is None:
+        if not pred.session_ok:
+            return (f"fits, but the KV cache holds {pred.kv_capacity_tokens} tokens, "
+                    f"less than session_len {pred.launch.session_len}")
+        return f"fits with {pred.headroom_mib:.0f} MiB to spare"
+    where = {"weights": "loading the weights", "kv_cache": "allocating the KV cache",
+             "runtime": "allocating runtime buffers", "image": "processing an image",
+             "image_tokens": "fitting one image into the KV cache", "settings": "checking the settings"}[failed.name]
+    text = f"runs out of memory while {where} ({failed.detail}: needs {failed.need_mib:.0f} MiB, has {failed.have_mib:.0f})"
+    if failed.name == "settings":
+        text = failed.detail
+    if failed.name in ("image", "image_tokens") and pred.fits_text:
+        text = "starts and serves text, but " + text
+    if idle_fits:
+        text += f"; other processes hold {pred.hardware.other_mib:.0f} MiB, without them it would fit"
+    return text
+
+
+def _serve_report(verdict: str, model_arg: str, shape: ModelShape, launch: Launch, hw: Hardware, pred: Prediction,
+                  suggestion: Optional[Suggestion], qplan, idle_fits: Optional[bool], minimum: Optional[float],
+                  version: str, version_source: str, notes: List[str], flash: bool) -> Assessment:
+    command, diff = _suggested(suggestion, qplan)
+    failed = pred.failed
+    report: Dict[str, Any] = {
+        "verdict": verdict,
+        "job": "serve",
+        "reason": _reason(pred, idle_fits),
+        "predicted_peak_mib": round(pred.peak_mib),
+        "predicted_ready_mib": round(pred.ready_mib),
+        "available_mib": round(hw.available_mib),
+        "total_mib": round(hw.total_mib),
+        "headroom_mib": round(pred.headroom_mib),
+        "breakdown": pred.breakdown(),
+        "kv_capacity_tokens": pred.kv_capacity_tokens,
+        "session_len": launch.session_len,
+        "image_tokens": pred.image_tokens or None,
+        "failed_stage": failed.name if failed else None,
+        "category": (CATEGORY[failed.name] if failed else None) if not idle_fits else "oom_other_process",
+        "stages": [s.to_json() for s in pred.stages],
+        "suggested_command": command,
+        "suggested_changes": diff,
+        "suggestion": _suggestion_json(suggestion),
+        "suggested_pipeline": None,
+        "quantize": qplan.to_json() if qplan is not None else None,
+        "min_vram_mib": round(minimum) if minimum else None,
+        "model": {"name": shape.name, "source": shape.source, "source_kind": shape.source_kind,
+                  "family": shape.family, "architecture": shape.architecture, "weight_format": launch.weight_format,
+                  "params": {"llm_linear": shape.counts.linear, "llm_other": shape.counts.other,
+                             "vision": shape.counts.vision, "plora": shape.counts.plora},
+                  "layers": shape.llm.layers, "kv_heads": shape.llm.kv_heads, "head_dim": shape.llm.head_dim,
+                  "vocab": shape.llm.vocab},
+        "engine": {"backend": launch.backend, "lmdeploy_version": version, "version_source": version_source,
+                   "settings": _settings_json(launch), "kv_bytes_per_token": round(pred.kv_bytes_per_token),
+                   "kv_blocks": pred.blocks, "flash_attn": flash},
+        "hardware": {"source": hw.source, "name": hw.name, "gpus": hw.count, "other_processes_mib": round(hw.other_mib),
+                     "other_processes": hw.processes, "fits_when_idle": idle_fits},
+        "notes": notes,
+    }
+    if suggestion is not None or pred.fits:
+        chosen = suggestion.launch if suggestion is not None else launch
+        report["suggested_pipeline"] = pipeline.code(model_arg, chosen, suggestion.changes if suggestion else None)
+    facts = _serve_facts(report, pred, suggestion, qplan)
+    return Assessment(report, facts)
+
+
+def _settings_json(launch: Launch) -> Dict[str, Any]:
+    return {"cache_max_entry_count": launch.ratio, "quant_policy": launch.quant_policy,
+            "model_format": launch.weight_format, "tp": launch.tp, "session_len": launch.session_len,
+            "max_batch_size": launch.max_batch_size, "max_prefill_token_num": launch.prefill,
+            "block_len": launch.block_len, "eager_mode": launch.eager, "vision_max_batch_size": launch.vision_batch,
+            "given": sorted(f for f, g in launch.given.items() if g)}
+
+
+def _suggestion_json(s: Optional[Suggestion]) -> Optional[Dict[str, Any]]:
+    if s is None:
+        return None
+    return {"kind": s.kind, "changes": s.changes, "argv": list(s.command.argv) if s.command is not None else None,
+            "predicted_peak_mib": round(s.prediction.peak_mib), "kv_capacity_tokens": s.prediction.kv_capacity_tokens,
+            "holds_session": s.holds_session, "holds_image": s.holds_image}
+
+
+def _serve_facts(report: Dict[str, Any], pred: Prediction, suggestion: Optional[Suggestion], qplan) -> Dict[str, Any]:
+    b = report["breakdown"]
+    hw = report["hardware"]
+    facts: Dict[str, Any] = {
+        "fit.verdict": report["verdict"], "fit.job": "serve", "fit.reason": report["reason"], "fit.report": report,
+        "fit.predicted_peak_mib": report["predicted_peak_mib"], "fit.predicted_ready_mib": report["predicted_ready_mib"],
+        "fit.available_mib": report["available_mib"], "fit.total_mib": report["total_mib"],
+        "fit.headroom_mib": report["headroom_mib"],
+        "fit.weights_mib": b["weights_mib"], "fit.vision_mib": b["vision_mib"], "fit.kv_cache_mib": b["kv_cache_mib"],
+        "fit.runtime_mib": b["runtime_mib"], "fit.overhead_mib": b["overhead_mib"],
+        "fit.image_activation_mib": b["image_activation_mib"],
+        "fit.kv_capacity_tokens": report["kv_capacity_tokens"], "fit.session_len": report["session_len"],
+        "fit.failed_stage": report["failed_stage"] or "none",
+        "fit.fits_text": pred.fits_text,
+        "fit.model": report["model"]["name"], "fit.model_source": report["model"]["source"],
+        "fit.backend": report["engine"]["backend"], "fit.lmdeploy_version": report["engine"]["lmdeploy_version"],
+        "fit.hardware": hw["source"], "fit.other_mib": hw["other_processes_mib"],
+        "fit.margin_mib": round(margin_mib(pred.hardware)),
+    }
+    if pred.failed is not None:
+        facts["fit.failed_detail"] = pred.failed.detail
+        facts["fit.need_mib"] = round(pred.failed.need_mib)
+        facts["fit.have_mib"] = round(pred.failed.have_mib)
+    if report["image_tokens"]:
+        facts["fit.image_tokens"] = report["image_tokens"]
+    if hw["fits_when_idle"] is not None:
+        facts["fit.fits_when_idle"] = hw["fits_when_idle"]
+    if report["min_vram_mib"]:
+        facts["fit.min_vram_mib"] = report["min_vram_mib"]
+    if report["suggested_command"]:
+        facts["fit.suggested_command"] = report["suggested_command"]
+        facts["fit.suggested_changes"] = report["suggested_changes"]
+    if suggestion is not None:
+        facts["fit.suggestion_kind"] = suggestion.kind
+        facts["fit.suggestion_holds_session"] = suggestion.holds_session
+        facts["fit.suggestion_holds_image"] = suggestion.holds_image
+        facts["fit.suggested_kv_tokens"] = suggestion.prediction.kv_capacity_tokens
+    if report["suggested_pipeline"]:
+        facts["fit.suggested_pipeline"] = report["suggested_pipeline"]
+    if qplan is not None:
+        facts.update(_quantize_facts(qplan))
+    return facts
+
+
+def _quantize_facts(qplan) -> Dict[str, Any]:
+    out: Dict[str, Any] = {"fit.quantize_command": qplan.command.shell(), "fit.quantize_work_dir": qplan.work_dir,
+                           "fit.quantize_host_ram_mib": round(qplan.host_ram.need_mib),
+                           "fit.quantize_gpu_mib": round(qplan.gpu.need_mib),
+                           "fit.quantize_disk_mib": round(qplan.disk.need_mib)}
+    for name, res in (("host_ram", qplan.host_ram), ("gpu", qplan.gpu), ("disk", qplan.disk)):
+        if res.ok is not None:
+            out[f"fit.quantize_{name}_ok"] = res.ok
+            out[f"fit.quantize_{name}_have_mib"] = round(res.have_mib)
+    if qplan.serve_command is not None:
+        out["fit.quantized_serve_command"] = qplan.serve_command.shell()
+    if qplan.serve_prediction is not None:
+        out["fit.quantized_fits"] = qplan.serve_prediction.fits
+        out["fit.quantized_fits_text"] = qplan.serve_prediction.fits_text
+        out["fit.quantized_peak_mib"] = round(qplan.serve_prediction.peak_mib)
+    return out
+
+
+# -- lite auto_awq ---------------------------------------------------------------------------------------
+def _assess_quantize(facts: FactSet, cmd) -> Assessment:
+    version, version_source = _version(facts, cmd)
+    shape = resolve_shape(cmd.model)
+    if shape.weight_format != "hf":
+        raise CannotTell(f"{shape.name} is already {shape.weight_format.upper()}-quantized")
+    hw = _hardware(facts, 1)
+    planning = _planning(facts)
+    host = None if planning else _known(facts, "host.mem.available_mib")
+    awq = semantics.auto_awq_settings()
+    defaults = awq.get("defaults") or {}
+
+    def number(flag: str, key: str) -> int:
+        raw = cmd.get_flag(flag) or cmd.default(flag) or defaults.get(key)
+        try:
+            return int(float(raw))
+        except (TypeError, ValueError):
+            raise CannotTell(f"{flag} {raw!r} is not a number") from None
+
+    samples, seqlen = number("--calib-samples", "calib_samples"), number("--calib-seqlen", "calib_seqlen")
+    batch = number("--batch-size", "batch_size")
+    sem = semantics.for_version(version, "pytorch")
+    gpu = quantize.Resource(mib(terms.auto_awq_gpu_bytes(shape.llm, samples, seqlen, batch, sem.cuda_context_mib)),
+                            hw.available_mib)
+    ram = quantize.Resource(mib(terms.auto_awq_host_bytes(shape.counts, float(awq.get("host_overhead_mib", 2048)))), host)
+    work_dir = cmd.get_flag("--work-dir") or cmd.default("--work-dir") or "./work_dir"
+    disk = quantize.Resource(mib(terms.awq_checkpoint_bytes(shape.counts, sem.awq_bytes_per_param)),
+                             None if planning else quantize.disk_free_mib(work_dir, facts))
+    suggestion = None
+    if gpu.ok is False:
+        for s2, l2 in quantize.CALIB_STEPS:
+            if s2 * l2 >= samples * seqlen:
+                continue
+            need = mib(terms.auto_awq_gpu_bytes(shape.llm, s2, l2, 1, sem.cuda_context_mib))
+            if need + margin_mib(hw) <= hw.available_mib:
+                new = cmd
+                for flag, value, now in (("--calib-samples", s2, samples), ("--calib-seqlen", l2, seqlen),
+                                         ("--batch-size", 1, batch)):
+                    if value != now and new.spec(flag) is not None:
+                        new = new.with_flag(flag, str(value))
+                suggestion = new.shell() if new is not cmd else None
+                break
+    problems = [n for n, r in (("host_ram", ram), ("gpu", gpu), ("disk", disk)) if r.ok is False]
+    if not problems:
+        verdict = "fits"
+    elif problems == ["gpu"] and suggestion:
+        verdict = "fits_with_changes"
+    else:
+        verdict = "does_not_fit"
+    report = {"verdict": verdict, "job": "quantize",
+              "reason": "fits" if not problems else "not enough " + ", ".join(p.replace("_", " ") for p in problems),
+              "predicted_peak_mib": round(gpu.need_mib), "available_mib": round(hw.available_mib),
+              "total_mib": round(hw.total_mib), "breakdown": None, "kv_capacity_tokens": None,
+              "suggested_command": suggestion,
+              "quantize": {"command": cmd.shell(), "work_dir": work_dir,
+                           "needs": {"host_ram": ram.to_json(), "gpu": gpu.to_json(), "disk": disk.to_json()},
+                           "calibration": {"calib_samples": samples, "calib_seqlen": seqlen, "batch_size": batch}},
+              "model": {"name": shape.name, "source": shape.source, "family": shape.family},
+              "engine": {"lmdeploy_version": version, "version_source": version_source},
+              "hardware": {"source": hw.source, "name": hw.name}}
+    facts: Dict[str, Any] = {"fit.verdict": verdict, "fit.job": "quantize", "fit.reason": report["reason"],
+                             "fit.report": report, "fit.predicted_peak_mib": round(gpu.need_mib),
+                             "fit.available_mib": round(hw.available_mib), "fit.model": shape.name,
+                             "fit.model_source": shape.source, "fit.lmdeploy_version": version,
+                             "fit.hardware": hw.source, "fit.quantize_command": cmd.shell(),
+                             "fit.quantize_work_dir": work_dir, "fit.quantize_host_ram_mib": round(ram.need_mib),
+                             "fit.quantize_gpu_mib": round(gpu.need_mib), "fit.quantize_disk_mib": round(disk.need_mib)}
+    for name, res in (("host_ram", ram), ("gpu", gpu), ("disk", disk)):
+        if res.ok is not None:
+            facts[f"fit.quantize_{name}_ok"] = res.ok
+            facts[f"fit.quantize_{name}_have_mib"] = round(res.have_mib)
+    if suggestion:
+        facts["fit.suggested_command"] = suggestion
+    return Assessment(report, facts)

@@ -1,0 +1,96 @@
+"""The "GPU memory fit" area of `lmdoctor check`: the verdict and the breakdown table of the memory model.
+
+Shown under the area title; the findings (MEM rules, with the rewritten commands) follow it. Numbers
+are per GPU, in GiB, as ``fit.report`` (the JSON ``fit`` object) holds them in MiB.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from doctor.facts import FactSet
+from doctor.i18n import Text
+
+VERDICT = {
+    "fits": Text({"en": "fits", "zh": "放得下"}),
+    "fits_with_changes": Text({"en": "fits with changes", "zh": "修改参数后放得下"}),
+    "does_not_fit": Text({"en": "does not fit", "zh": "放不下"}),
+    "unknown": Text({"en": "couldn't predict", "zh": "无法预测"}),
+}
+LABELS = {
+    "weights_mib": Text({"en": "weights", "zh": "权重"}),
+    "vision_mib": Text({"en": "vision tower", "zh": "视觉模型"}),
+    "kv_cache_mib": Text({"en": "KV cache", "zh": "KV 缓存"}),
+    "runtime_mib": Text({"en": "runtime buffers", "zh": "运行时缓冲"}),
+    "overhead_mib": Text({"en": "CUDA context", "zh": "CUDA 上下文"}),
+    "image_activation_mib": Text({"en": "one image", "zh": "一张图片"}),
+    "peak": Text({"en": "peak", "zh": "峰值"}),
+}
+WORDS = {
+    "available": Text({"en": "available", "zh": "可用"}),
+    "of": Text({"en": "of", "zh": "可用"}),
+    "tokens": Text({"en": "tokens", "zh": "个 token"}),
+    "params": Text({"en": "params", "zh": "参数"}),
+    "tiles": Text({"en": "tiles", "zh": "块"}),
+    "model": Text({"en": "model", "zh": "模型"}),
+    "gpu": Text({"en": "GPU", "zh": "GPU"}),
+    "per_gpu": Text({"en": "per GPU", "zh": "每张 GPU"}),
+}
+
+
+def _gib(mib: Optional[float]) -> str:
+    return "–" if mib is None else f"{mib / 1024:.2f} GiB"
+
+
+def _billions(n: int) -> str:
+    return f"{n / 1e9:.2f} B"
+
+
+def _detail(key: str, r: Dict[str, Any]) -> str:
+    eng = r.get("engine") or {}
+    settings = eng.get("settings") or {}
+    model = r.get("model") or {}
+    if key == "weights_mib":
+        params = model.get("params") or {}
+        fmt = {"hf": "16-bit", "awq": "AWQ int4", "gptq": "GPTQ int4"}.get(model.get("weight_format"), "")
+        llm = params.get("llm_linear", 0) + params.get("llm_other", 0) + params.get("plora", 0)
+        tp = settings.get("tp", 1)
+        return f"{model.get('name')}, {fmt}, {_billions(llm)} {WORDS['params'].get()}" + (f", tp {tp}" if tp > 1 else "")
+    if key == "vision_mib" and (model.get("params") or {}).get("vision"):
+        return f"{_billions(model['params']['vision'])} {WORDS['params'].get()}, 16-bit"
+    if key == "kv_cache_mib":
+        return (f"{r.get('kv_capacity_tokens')} {WORDS['tokens'].get()} (session_len {r.get('session_len')}), "
+                f"ratio {settings.get('cache_max_entry_count'):g}, quant_policy {settings.get('quant_policy')}")
+    if key == "runtime_mib":
+        return (f"{eng.get('backend')}, max_batch_size {settings.get('max_batch_size')}, "
+                f"max_prefill_token_num {settings.get('max_prefill_token_num')}")
+    if key == "image_activation_mib" and r.get("image_tokens"):
+        attn = "flash-attn" if eng.get("flash_attn") else "eager attention"
+        return f"{r['image_tokens']} {WORDS['tokens'].get()}, {attn}"
+    return ""
+
+
+def summary(f: FactSet) -> str:
+    """The area line (verdict, peak vs available) and, below it, the breakdown table."""
+    report = f.value("fit.report")
+    if not isinstance(report, dict):
+        return ""
+    verdict = VERDICT.get(report.get("verdict"), VERDICT["unknown"]).get()
+    if report.get("verdict") == "unknown":
+        return f"{verdict}: {report.get('reason')}"
+    avail, peak = report.get("available_mib"), report.get("predicted_peak_mib")
+    hw = (report.get("hardware") or {}).get("source", "")
+    eng = report.get("engine") or {}
+    head = f"{verdict}: {LABELS['peak'].get()} ~{_gib(peak)}, {_gib(avail)} {WORDS['available'].get()} ({hw})"
+    if report.get("job") == "quantize":
+        return head + "\n      " + str(report.get("reason", ""))
+    lines: List[str] = [head, f"      {WORDS['model'].get()}: {(report.get('model') or {}).get('source')}",
+                        f"      lmdeploy {eng.get('lmdeploy_version')} ({eng.get('version_source')}), {eng.get('backend')}"]
+    breakdown = report.get("breakdown") or {}
+    for key in ("weights_mib", "vision_mib", "kv_cache_mib", "runtime_mib", "overhead_mib", "image_activation_mib"):
+        value = breakdown.get(key)
+        if not value and key in ("vision_mib", "image_activation_mib"):
+            continue
+        lines.append(f"      {LABELS[key].get():<16}{_gib(value):>11}   {_detail(key, report)}".rstrip())
+    lines.append(f"      {LABELS['peak'].get():<16}{_gib(peak):>11}   {WORDS['of'].get()} {_gib(avail)} "
+                 f"{WORDS['per_gpu'].get() if (eng.get('settings') or {}).get('tp', 1) > 1 else ''}".rstrip())
+    return "\n".join(lines)
