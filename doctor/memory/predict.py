@@ -188,7 +188,14 @@ def _pytorch(p: Prediction, launch: Launch, sem: Semantics, free: float, block: 
     reserve = 0.0
     while prefill > 0:
         reserve = terms.pytorch_reserve_bytes(sem.pt_reserve_formula, prefill, launch.max_batch_size, vocab)
-        if terms.blocks_in(int((free * MIB - reserve) * r), block) >= sem.pt_min_blocks:
+        blocks = terms.blocks_in(int((free * MIB - reserve) * r), block)
+        if sem.pt_fail_inside_halving and blocks <= sem.pt_fail_at_or_below:
+            p.reserve_mib = mib(reserve)
+            p.stages.append(Stage("kv_cache", False, mib(reserve) + p.block_mib * (sem.pt_fail_at_or_below + 1) / r,
+                                  free, f"No enough gpu memory for kv cache: {r:g} x (free after weights - "
+                                        f"{mib(reserve):.0f} MiB runtime reserve) holds {blocks} blocks"))
+            return
+        if blocks >= sem.pt_min_blocks:
             break
         prefill //= 2
     if prefill <= 0:

@@ -51,6 +51,7 @@ class Semantics:
     pt_reserve_formula: str
     pt_min_blocks: int
     pt_fail_at_or_below: int
+    pt_fail_inside_halving: bool
     pt_graphs: bool
     kv_quant: bool
     host_swap_mib: float
@@ -115,6 +116,7 @@ def for_version(version: str, backend: str) -> Semantics:
         pt_reserve_formula=str(reserve.get("formula")),
         pt_min_blocks=int(pt.get("min_blocks", 16)),
         pt_fail_at_or_below=int(fail.get("value", 0)),
+        pt_fail_inside_halving=in_spec(version, pt.get("fail_inside_halving", "never")),
         pt_graphs=in_spec(version, pt.get("cuda_graphs", "never")),
         kv_quant=True if backend == "turbomind" else in_spec(version, pt.get("kv_quant", "never")),
         host_swap_mib=float(pt.get("host_swap_mib", 4096)),

@@ -252,9 +252,22 @@ def _xcomposer_defaults() -> Dict[str, Any]:
 
 
 def from_config(cfg: Dict[str, Any], folder: str) -> ModelShape:
-    """The shape of a local model folder from its config.json (and safetensors headers when present)."""
-    from doctor.memory.safetensors_header import count_dir
+    """The shape of a local model folder from its config.json (and safetensors headers when present).
+
+    Any malformed value (a string where a number belongs, a list where a mapping belongs, a broken
+    safetensors header) is a ShapeError naming the file: the fit becomes "unknown", never a traceback.
+    """
     where = os.path.join(folder, "config.json")
+    try:
+        return _from_config(cfg, folder, where)
+    except ShapeError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+        raise ShapeError(f"{where}: unexpected content ({type(exc).__name__}: {exc})") from None
+
+
+def _from_config(cfg: Dict[str, Any], folder: str, where: str) -> ModelShape:
+    from doctor.memory.safetensors_header import count_dir
     archs = cfg.get("architectures") or []
     arch = str(archs[0]) if isinstance(archs, list) and archs else ""
     family = family_of(arch, where)
