@@ -40,8 +40,8 @@ def cards() -> Dict[str, Dict[str, Any]]:
     return knowledge.table("gpu-cards").get("cards", {})
 
 
-def _key(text: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", text.lower())
+def _key(text) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(text).lower())
 
 
 def find_card(name: str) -> Optional[Dict[str, Any]]:

@@ -126,18 +126,24 @@ def plan(shape: ModelShape, cmd, launch: Launch, hw: Hardware, sem_for: Callable
     awq = semantics.auto_awq_settings()
     defaults = awq.get("defaults") or {}
     calib: Dict[str, int] = {}
-    gpu_need = 0.0
-    for samples, seqlen in CALIB_STEPS:
+    default_samples = int(lite.default("--calib-samples") or defaults.get("calib_samples", 128))
+    default_seqlen = int(lite.default("--calib-seqlen") or defaults.get("calib_seqlen", 2048))
+    # Smaller calibration runs are only an option where the version has the flags to ask for them.
+    steps = [(default_samples, default_seqlen)] + [
+        (n, s) for n, s in CALIB_STEPS
+        if (n == default_samples or lite.spec("--calib-samples") is not None)
+        and (s == default_seqlen or lite.spec("--calib-seqlen") is not None) and n * s < default_samples * default_seqlen]
+    for samples, seqlen in steps:
         gpu_need = mib(terms.auto_awq_gpu_bytes(shape.llm, samples, seqlen, int(defaults.get("batch_size", 1)),
                                                 sem.cuda_context_mib))
         if gpu_need + margin_mib(hw) <= hw.available_mib:
             break
-    changed = {"--calib-samples": samples, "--calib-seqlen": seqlen}
-    for flag, value in changed.items():
-        default = lite.default(flag)
-        if default is None:
-            default = defaults.get(flag.lstrip("-").replace("-", "_"))
-        if str(value) != str(default) and lite.spec(flag) is not None:
+    else:
+        samples, seqlen = steps[0]
+        gpu_need = mib(terms.auto_awq_gpu_bytes(shape.llm, samples, seqlen, int(defaults.get("batch_size", 1)),
+                                                sem.cuda_context_mib))
+    for flag, value, default in (("--calib-samples", samples, default_samples), ("--calib-seqlen", seqlen, default_seqlen)):
+        if value != default:
             lite = lite.with_flag(flag, str(value))
             calib[flag.lstrip("-").replace("-", "_")] = value
     disk_need = mib(terms.awq_checkpoint_bytes(shape.counts, sem.awq_bytes_per_param))
