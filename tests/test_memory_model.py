@@ -307,3 +307,24 @@ def test_live_gpu_reports_other_processes():
     assert hardware.from_facts(load_snapshot("cpu-no-gpu")) is None
     sliced = hardware.from_facts(load_snapshot("h100").with_values({"plan.gpu_slice": 0.1}))
     assert sliced.total_mib == pytest.approx(8155.9) and "this machine's GPU 0" in sliced.source
+
+
+@pytest.mark.parametrize("line,version,gib", [
+    ("lmdeploy serve gradio /m/InternVL2-2B", "0.5.1", 8),
+    ("lmdeploy serve gradio /m/internlm-xcomposer2-vl-1_8b", "0.5.1", 8),
+    ("lmdeploy serve api_server /m/InternVL2-26B-w4a16-4bit --quant-policy 4", "0.5.3", 24),
+    ("lmdeploy serve api_server /m/InternVL2-26B-w4a16-4bit --quant-policy 4", "0.5.3", 27),
+    ("lmdeploy serve api_server /m/internlm2_5-7b-chat --backend pytorch", "0.18.0", 18),
+    ("lmdeploy serve api_server /m/internlm2_5-7b-chat --cache-max-entry-count 0.5", "0.2.1", 24),
+    ("lmdeploy serve api_server /m/internlm2-chat-1_8b --backend pytorch", "0.12.0", 6),
+])
+@pytest.mark.parametrize("need_session,need_image", [(True, True), (False, True), (True, False), (False, False)])
+def test_best_ratio_equals_the_exhaustive_scan(table, line, version, gib, need_session, need_image):
+    from doctor.memory.search import RATIOS, acceptable, best_ratio
+    cmd, shape, la, hw = setup(line, version, gib)
+    sem = semantics.for_version(version, la.backend)
+    margin = margin_mib(hw)
+    exhaustive = next((r for r in RATIOS if acceptable(predict(shape, la.but(ratio=r), hw, sem), margin,
+                                                       need_session, need_image)), None)
+    found = best_ratio(shape, la, hw, sem, False, margin, need_session, need_image)
+    assert (found.launch.ratio if found else None) == exhaustive

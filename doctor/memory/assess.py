@@ -26,7 +26,6 @@ from doctor.memory.shapes import ModelShape, ShapeError, from_dir
 
 SERVE_SUBCOMMANDS = ("serve api_server", "serve gradio", "chat")
 QUANTIZE_SUBCOMMAND = "lite auto_awq"
-VERDICTS = ("fits", "fits_with_changes", "does_not_fit", "unknown")
 
 
 class CannotTell(Exception):

@@ -45,22 +45,11 @@ def _index() -> Dict[str, dict]:
     return index
 
 
-def candidates(model: str) -> list:
-    """Names to try for a model argument: the repo-id/folder basename, then its parent (hub org/name)."""
-    path = model.rstrip("/\\")
-    base = os.path.basename(path)
-    return [base] if base else []
-
-
 def lookup(model: str) -> Optional[Tuple[ModelShape, Optional[str]]]:
-    """(shape, format implied by the name) for a hub id or path, or None when the catalogue lacks it."""
-    for name in candidates(model):
-        key, fmt = normalise(name)
-        entry = _index().get(key)
-        if entry is not None:
-            return from_catalogue_entry(entry), fmt
-    return None
-
-
-def names() -> list:
-    return [e["name"] for e in knowledge.table("model-shapes").get("models", [])]
+    """(shape, format implied by the name) for a hub id or path (its last part), or None when unknown."""
+    name = os.path.basename(model.rstrip("/\\"))
+    if not name:
+        return None
+    key, fmt = normalise(name)
+    entry = _index().get(key)
+    return (from_catalogue_entry(entry), fmt) if entry is not None else None

@@ -23,11 +23,12 @@ from typing import Callable, Dict, Iterable, List, Optional
 from doctor.memory import semantics
 from doctor.memory.hardware import Hardware
 from doctor.memory.launch import Launch
-from doctor.memory.predict import Prediction, predict
+from doctor.memory.predict import IMAGE_STAGES, Prediction, predict
 from doctor.memory.semantics import Semantics
 from doctor.memory.shapes import ModelShape
 
 RATIOS = [round(0.95 - 0.01 * i, 2) for i in range(95)]          # 0.95 ... 0.01
+COARSE = [round(0.95 - 0.05 * i, 2) for i in range(19)]          # 0.95 ... 0.05
 FLAG_OF = {"ratio": "--cache-max-entry-count", "quant_policy": "--quant-policy", "prefill": "--max-prefill-token-num",
            "session_len": "--session-len", "max_batch_size": "--max-batch-size", "tp": "--tp"}
 
@@ -59,14 +60,63 @@ def acceptable(pred: Prediction, margin: float, need_session: bool = True, need_
     return pred.session_ok or not need_session
 
 
+def verdict_for_ratio(pred: Prediction, margin: float, need_session: bool, need_image: bool) -> str:
+    """accept | large (a smaller ratio may help) | small (a larger one may) | none (no ratio helps).
+
+    Raising the ratio takes memory from runtime buffers and images and gives it to the KV cache, so
+    "too much" failures shrink with the ratio and "too few tokens/blocks" failures grow with it.
+    """
+    large = small = False
+    for stage in pred.stages:
+        if stage.ok or (stage.name in IMAGE_STAGES and not need_image):
+            continue
+        if stage.name == "weights":
+            return "none"
+        if stage.name == "image_tokens" or (stage.name == "kv_cache" and pred.kv_cache_mib <= pred.free_after_weights_mib):
+            small = True
+        else:
+            large = True
+    if not large and (pred.headroom_mib if need_image else pred.text_headroom_mib) < margin:
+        large = True
+    if need_session and not pred.session_ok and pred.blocks:
+        small = True
+    if large and small:
+        return "none"
+    return "large" if large else "small" if small else "accept"
+
+
 def best_ratio(shape: ModelShape, launch: Launch, hw: Hardware, sem: Semantics, flash: bool, margin: float,
                need_session: bool = True, need_image: bool = True) -> Optional[Prediction]:
-    """The largest ratio (0.01 steps) whose prediction is acceptable, or None."""
-    for r in RATIOS:
-        pred = predict(shape, launch.but(ratio=r), hw, sem, flash)
-        if acceptable(pred, margin, need_session, need_image):
-            return pred
-    return None
+    """The largest ratio (0.01 steps) whose prediction is acceptable, or None.
+
+    Coarse steps of 0.05 from the top, then the 0.01 steps just above the first acceptable one (or,
+    when the acceptable range is narrower than 0.05, between the last "too large" and the first "too
+    small" coarse step): about 25 predictions instead of 95.
+    """
+    def at(r: float) -> Prediction:
+        return predict(shape, launch.but(ratio=r), hw, sem, flash)
+
+    def first_accepted(ratios) -> Optional[Prediction]:
+        for r in ratios:
+            pred = at(r)
+            if verdict_for_ratio(pred, margin, need_session, need_image) == "accept":
+                return pred
+        return None
+
+    previous = None
+    for r in COARSE:
+        pred = at(r)
+        kind = verdict_for_ratio(pred, margin, need_session, need_image)
+        if kind == "none":
+            return None
+        upper = previous if previous is not None else RATIOS[0] + 0.01
+        between = [x for x in RATIOS if r < x < upper]
+        if kind == "accept":
+            return first_accepted(between) or pred
+        if kind == "small":
+            return first_accepted(between)
+        previous = r
+    return first_accepted([x for x in RATIOS if x < COARSE[-1]])
 
 
 def _flag_ok(cmd, flag: str) -> bool:

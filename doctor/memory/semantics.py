@@ -80,10 +80,6 @@ def _table() -> Dict[str, Any]:
     return knowledge.table("memory")
 
 
-def table() -> Dict[str, Any]:
-    return _table()
-
-
 @functools.lru_cache(maxsize=64)
 def for_version(version: str, backend: str) -> Semantics:
     data = _table()

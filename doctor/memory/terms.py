@@ -6,7 +6,7 @@ shared/docs/lmdeploy.md §2). Version differences are not decided here: the call
 """
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List
 
 from doctor.memory.shapes import LLMShape, ParamCounts, VisionShape
 
@@ -169,8 +169,3 @@ def auto_awq_host_bytes(counts: ParamCounts, overhead_mib: float) -> float:
 def awq_checkpoint_bytes(counts: ParamCounts, awq_bytes_per_param: float) -> float:
     """Disk size of the quantised folder: int4 linears with scales/zeros, everything else fp16."""
     return counts.linear * awq_bytes_per_param + (counts.other + counts.plora + counts.vision) * FP16
-
-
-def optional_min(values: List[Optional[float]]) -> Optional[float]:
-    known = [v for v in values if v is not None]
-    return min(known) if known else None

@@ -27,7 +27,7 @@ LABELS = {
 }
 WORDS = {
     "available": Text({"en": "available", "zh": "可用"}),
-    "of": Text({"en": "of", "zh": "可用"}),
+    "of": Text({"en": "of", "zh": "/"}),
     "tokens": Text({"en": "tokens", "zh": "个 token"}),
     "params": Text({"en": "params", "zh": "参数"}),
     "tiles": Text({"en": "tiles", "zh": "块"}),
