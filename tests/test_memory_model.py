@@ -270,7 +270,9 @@ def test_pipeline_code_carries_the_memory_settings(table):
                                "--quant-policy 4 --cache-max-entry-count 0.1", "0.5.3", 24)
     code = pipeline.code("/m/InternVL2-26B-w4a16-4bit", la)
     assert code.splitlines()[0] == "from lmdeploy import pipeline, TurbomindEngineConfig"
-    assert "TurbomindEngineConfig(cache_max_entry_count=0.1, quant_policy=4, model_format='awq')" in code
+    assert "TurbomindEngineConfig(cache_max_entry_count=0.1, quant_policy=4, session_len=32776, model_format='awq')" in code
+    cmd, shape, la, hw = setup("lmdeploy chat /m/internlm2_5-7b-chat", "0.5.3", 24)
+    assert "max_batch_size=1" in pipeline.code("/m/internlm2_5-7b-chat", la)
 
 
 # -- hardware ---------------------------------------------------------------------------------------------

@@ -258,7 +258,7 @@ def _suggestion_json(s: Optional[Suggestion]) -> Optional[Dict[str, Any]]:
         return None
     return {"kind": s.kind, "changes": s.changes, "argv": list(s.command.argv) if s.command is not None else None,
             "predicted_peak_mib": round(s.prediction.peak_mib), "kv_capacity_tokens": s.prediction.kv_capacity_tokens,
-            "holds_session": s.holds_session, "holds_image": s.holds_image}
+            "holds_session": s.holds_session, "holds_image": s.holds_image, "tight": s.tight}
 
 
 def _serve_facts(report: Dict[str, Any], pred: Prediction, suggestion: Optional[Suggestion], qplan) -> Dict[str, Any]:

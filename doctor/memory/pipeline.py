@@ -20,12 +20,15 @@ FIELDS = [("ratio", "cache_max_entry_count", "--cache-max-entry-count"),
 
 
 def config_fields(launch: Launch, changed: Optional[Dict[str, str]] = None) -> Dict[str, object]:
-    """Engine-config keyword arguments: the ratio always, the rest when given or changed."""
+    """Engine-config keyword arguments: the ratio and session_len always (a subcommand may have chosen
+    its own, e.g. `serve gradio` 8192 for VLMs), the batch for `chat` (1 in old TurboMind), the rest
+    when given or changed."""
     changed = changed or {}
     out: Dict[str, object] = {}
+    always = {"ratio", "session_len"} | ({"max_batch_size"} if launch.subcommand == "chat" else set())
     for attr, name, flag in FIELDS:
         value = getattr(launch, attr)
-        if attr == "ratio" or launch.given.get(flag) or flag in changed:
+        if attr in always or launch.given.get(flag) or flag in changed:
             if attr == "quant_policy" and value == 0 and flag not in changed:
                 continue
             if attr == "tp" and value == 1 and flag not in changed:

@@ -177,6 +177,10 @@ def _serve_quantized(out: QuantizePlan, shape: ModelShape, cmd, launch: Launch, 
     found: Optional[Suggestion] = search(qshape, qlaunch, hw, sem_for, serve, flash)
     if found is not None:
         out.serve_command, out.serve_prediction, out.serve_diff = found.command, found.prediction, found.diff
+        if not found.holds_image:
+            out.notes.append("quantized, it serves text; an image of the largest tiling does not fit on this GPU")
+        if found.tight:
+            out.notes.append(f"quantized, it fits with only {found.prediction.text_headroom_mib:.0f} MiB to spare")
         return
     out.serve_command, out.serve_prediction = serve, pred
     out.notes.append("even quantized, the model does not fit here: " + (pred.failed.detail if pred.failed else

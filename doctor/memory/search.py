@@ -43,6 +43,7 @@ class Suggestion:
     command: Optional[object] = None                           # doctor.command.Command, when there is one
     holds_session: bool = True                                 # KV cache holds a full session_len
     holds_image: bool = True                                   # a VLM can take an image of the largest tiling
+    tight: bool = False                                        # fits only without the safety margin
 
 
 def margin_mib(hw: Hardware) -> float:
@@ -199,20 +200,24 @@ LEVELS = ((True, True), (False, True), (True, False), (False, False))     # (nee
 
 def search(shape: ModelShape, launch: Launch, hw: Hardware, sem_for: Callable[[str], Semantics], cmd,
            flash: bool) -> Optional[Suggestion]:
-    """The cheapest acceptable change, or None when no rewrite of this command fits on this hardware."""
-    margin = margin_mib(hw)
+    """The cheapest acceptable change, or None when no rewrite of this command fits on this hardware.
+
+    When nothing fits with the safety margin, a change that fits without it is still returned, marked
+    ``tight`` (the camp3 tutorial's InternVL2-26B AWQ launch really runs with ~200 MiB to spare).
+    """
     sem = sem_for(launch.backend)
     levels = LEVELS if shape.is_vlm else LEVELS[:2]
-    for need_session, need_image in levels:
-        for kind, variant in _variants(shape, launch, hw, sem, cmd):
-            pred = best_ratio(shape, variant, hw, sem, flash, margin, need_session, need_image)
-            if pred is None:
-                continue
-            changes = describe(launch, pred.launch)
-            if not changes:
-                continue
-            new_cmd, diff = rewrite(cmd, launch, changes)
-            return Suggestion(kind=kind, launch=pred.launch, prediction=pred, changes=changes, diff=diff,
-                              command=new_cmd, holds_session=pred.session_ok,
-                              holds_image=pred.fits or not shape.is_vlm)
+    for margin in (margin_mib(hw), 0.0):
+        for need_session, need_image in levels:
+            for kind, variant in _variants(shape, launch, hw, sem, cmd):
+                pred = best_ratio(shape, variant, hw, sem, flash, margin, need_session, need_image)
+                if pred is None:
+                    continue
+                changes = describe(launch, pred.launch)
+                if not changes:
+                    continue
+                new_cmd, diff = rewrite(cmd, launch, changes)
+                return Suggestion(kind=kind, launch=pred.launch, prediction=pred, changes=changes, diff=diff,
+                                  command=new_cmd, holds_session=pred.session_ok,
+                                  holds_image=pred.fits or not shape.is_vlm, tight=margin == 0.0)
     return None
