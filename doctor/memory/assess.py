@@ -39,8 +39,12 @@ class Assessment:
 
 
 def job_of(cmd) -> Optional[str]:
-    """serve | quantize | None (not an lmdeploy launch the memory model covers)."""
-    if cmd is None or cmd.program != "lmdeploy":
+    """serve | quantize | script (python FILE.py that may start a pipeline) | None (nothing to predict)."""
+    if cmd is None:
+        return None
+    if cmd.program == "python" and cmd.positionals and cmd.positionals[0].endswith(".py"):
+        return "script"
+    if cmd.program != "lmdeploy":
         return None
     if cmd.subcommand in SERVE_SUBCOMMANDS:
         return "serve"
@@ -115,14 +119,29 @@ def _tp_of(cmd) -> int:
 
 
 # -- serving -----------------------------------------------------------------------------------------------
-def assess(facts: FactSet, cmd) -> Assessment:
+def assess(facts: FactSet, cmd) -> Optional[Assessment]:
+    """The fit of the planned command; None when it starts no lmdeploy engine (a script without pipeline)."""
     job = job_of(cmd)
     try:
         if job == "quantize":
             return _assess_quantize(facts, cmd)
+        if job == "script":
+            spec = _read_script(cmd)
+            return None if spec is None else _assess_serve(facts, None, spec)
         return _assess_serve(facts, cmd)
     except (CannotTell, LaunchError, HardwareError) as exc:
-        return unknown(str(exc), job or "serve")
+        return unknown(str(exc), "quantize" if job == "quantize" else "serve")
+
+
+def _read_script(cmd):
+    from doctor.memory.script import ScriptError, read
+    path = cmd.positionals[0]
+    if not os.path.isfile(path):
+        raise CannotTell(f"{path} is not a file here, so its pipeline(...) call cannot be read")
+    try:
+        return read(path)
+    except ScriptError as exc:
+        raise CannotTell(str(exc)) from None
 
 
 def unknown(reason: str, job: str = "serve") -> Assessment:
@@ -132,16 +151,28 @@ def unknown(reason: str, job: str = "serve") -> Assessment:
                                "fit.report": report})
 
 
-def _assess_serve(facts: FactSet, cmd) -> Assessment:
+def _assess_serve(facts: FactSet, cmd, spec=None) -> Assessment:
+    """A serving launch: the planned lmdeploy command, or (cmd None) a script's pipeline ``spec``."""
     version, version_source = _version(facts, cmd)
-    shape = resolve_shape(cmd.model)
-    backend, notes = launch_mod.choose_backend(cmd, shape, version, _known(facts, "plan.backend"))
+    model = cmd.model if cmd is not None else spec.model
+    shape = resolve_shape(model)
+    forced = _known(facts, "plan.backend") or (spec.backend if spec is not None else None)
+    backend, notes = launch_mod.choose_backend(cmd, shape, version, forced)
 
     def sem_for(b: str):
         return semantics.for_version(version, b)
 
-    hw = _hardware(facts, _tp_of(cmd))
-    launch = launch_mod.from_command(cmd, shape, version, backend, hw.name)
+    if spec is None:
+        hw = _hardware(facts, _tp_of(cmd))
+        launch = launch_mod.from_command(cmd, shape, version, backend, hw.name)
+    else:
+        try:
+            tp = max(1, int(spec.config.get("tp") or 1))
+        except (TypeError, ValueError):
+            raise CannotTell(f"backend_config tp={spec.config.get('tp')!r} is not a number") from None
+        hw = _hardware(facts, tp)
+        launch = launch_mod.from_settings(spec.config, shape, version, backend, hw.name)
+        notes.append(f"pipeline(...) on line {spec.line} of {spec.path}")
     flash = _flash_attn(facts)
     sem = sem_for(backend)
     pred = predict(shape, launch, hw, sem, flash)
@@ -165,8 +196,9 @@ def _assess_serve(facts: FactSet, cmd) -> Assessment:
     else:
         verdict = "does_not_fit"
     minimum = min_available_mib(shape, launch, hw, sem, flash) if not pred.fits else None
-    return _serve_report(verdict, cmd.model, shape, launch, hw, pred, suggestion, qplan, idle_fits, minimum,
-                         version, version_source, notes + launch.notes + shape.notes + pred.notes, flash)
+    return _serve_report(verdict, model, shape, launch, hw, pred, suggestion, qplan, idle_fits, minimum,
+                         version, version_source, notes + launch.notes + shape.notes + pred.notes, flash,
+                         entry="pipeline" if spec is not None else "command")
 
 
 def _suggested(suggestion: Optional[Suggestion], qplan) -> Tuple[Optional[str], List[str]]:
@@ -200,12 +232,16 @@ def _reason(pred: Prediction, idle_fits: Optional[bool]) -> str:
 
 def _serve_report(verdict: str, model_arg: str, shape: ModelShape, launch: Launch, hw: Hardware, pred: Prediction,
                   suggestion: Optional[Suggestion], qplan, idle_fits: Optional[bool], minimum: Optional[float],
-                  version: str, version_source: str, notes: List[str], flash: bool) -> Assessment:
+                  version: str, version_source: str, notes: List[str], flash: bool, entry: str) -> Assessment:
     command, diff = _suggested(suggestion, qplan)
+    if entry == "pipeline" and suggestion is not None:
+        command = pipeline.code(model_arg, suggestion.launch, suggestion.changes)   # the script's rewrite
+        diff = [_as_config_field(d) for d in diff]
     failed = pred.failed
     report: Dict[str, Any] = {
         "verdict": verdict,
         "job": "serve",
+        "entry": entry,
         "reason": _reason(pred, idle_fits),
         "predicted_peak_mib": round(pred.peak_mib),
         "predicted_ready_mib": round(pred.ready_mib),
@@ -243,6 +279,12 @@ def _serve_report(verdict: str, model_arg: str, shape: ModelShape, launch: Launc
         report["suggested_pipeline"] = pipeline.code(model_arg, chosen, suggestion.changes if suggestion else None)
     facts = _serve_facts(report, pred, suggestion, qplan)
     return Assessment(report, facts)
+
+
+def _as_config_field(diff: str) -> str:
+    """'--cache-max-entry-count 0.8 → 0.4' as the engine-config field 'cache_max_entry_count 0.8 → 0.4'."""
+    flag, rest = diff.split(" ", 1)
+    return flag.lstrip("-").replace("-", "_") + " " + rest
 
 
 def _settings_json(launch: Launch) -> Dict[str, Any]:

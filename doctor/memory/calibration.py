@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional
 
 from doctor.memory import semantics
 from doctor.memory.hardware import Hardware
-from doctor.memory.launch import Launch
+from doctor.memory.launch import Launch, from_settings
 from doctor.memory.predict import CATEGORY, Prediction, predict
 from doctor.memory.shapes import LLMShape, ModelShape, ParamCounts, family_of, llm_from_dict
 
@@ -103,18 +103,9 @@ def shape_of(rec: Dict[str, Any]) -> ModelShape:
 
 def launch_of(rec: Dict[str, Any], shape: ModelShape) -> Launch:
     """The record's settings, with the version's defaults where it says null (as lmdeploy would)."""
-    s = rec["settings"]
-    version, backend = str(rec["lmdeploy_version"]), str(rec["backend"])
-    sem = semantics.for_version(version, backend)
-    session = s.get("session_len") or ((shape.llm.max_position or 2048) + sem.session_plus)
-    return Launch(subcommand={"api_server": "serve api_server", "pipeline": "pipeline"}.get(rec["entry"], rec["entry"]),
-                  backend=backend, version=version,
-                  ratio=float(s.get("cache_max_entry_count") or sem.default_ratio),
-                  quant_policy=int(s.get("quant_policy") or 0), weight_format=shape.weight_format,
-                  tp=int(s.get("tp") or 1), session_len=int(session),
-                  max_batch_size=int(s.get("max_batch_size") or sem.max_batch_size(rec["gpu"].get("name"))),
-                  prefill=int(s.get("max_prefill_token_num") or sem.default_prefill),
-                  block_len=int(s.get("block_size") or 64), eager=bool(s.get("eager_mode")), vision_batch=1)
+    sub = {"api_server": "serve api_server", "pipeline": "pipeline"}.get(rec["entry"], rec["entry"])
+    return from_settings(rec["settings"], shape, str(rec["lmdeploy_version"]), str(rec["backend"]),
+                         rec["gpu"].get("name"), sub)
 
 
 def compare(rec: Dict[str, Any]) -> Row:

@@ -59,7 +59,7 @@ def _number(cmd, flag: str, kind=float) -> Optional[float]:
         raise LaunchError(f"{flag} {raw!r} is not a number") from None
 
 
-def quant_policy_of(raw: Optional[str]) -> int:
+def quant_policy_of(raw: Optional[object]) -> int:
     if raw is None:
         return 0
     text = str(raw).strip().lower()
@@ -133,3 +133,35 @@ def from_command(cmd, shape: ModelShape, version: str, backend: str, device_name
                   weight_format=weight_format, tp=tp, session_len=int(session), max_batch_size=int(batch),
                   prefill=int(prefill), block_len=block_len, eager=eager, vision_batch=vision_batch,
                   given=given, notes=notes)
+
+
+def from_settings(settings: Dict[str, object], shape: ModelShape, version: str, backend: str,
+                  device_name: Optional[str], subcommand: str = "pipeline") -> Launch:
+    """A launch from engine-config fields (a pipeline's backend_config, a measurement record):
+    missing or null fields take the version's defaults, as the engine config would."""
+    sem = semantics.for_version(version, backend)
+
+    def get(key: str, kind=float):
+        value = settings.get(key)
+        if value is None:
+            return None
+        try:
+            return kind(value)
+        except (TypeError, ValueError):
+            raise LaunchError(f"{key}={value!r} is not a number") from None
+
+    given = {flag: settings.get(key) is not None for key, flag in
+             (("cache_max_entry_count", "--cache-max-entry-count"), ("quant_policy", "--quant-policy"),
+              ("session_len", "--session-len"), ("max_batch_size", "--max-batch-size"),
+              ("max_prefill_token_num", "--max-prefill-token-num"), ("tp", "--tp"))}
+    fmt = str(settings.get("model_format") or "").lower()
+    session = get("session_len", int) or ((shape.llm.max_position or 2048) + sem.session_plus)
+    return Launch(subcommand=subcommand, backend=backend, version=version,
+                  ratio=get("cache_max_entry_count") or sem.default_ratio,
+                  quant_policy=quant_policy_of(settings.get("quant_policy")),
+                  weight_format=fmt if fmt in ("awq", "gptq") else shape.weight_format,
+                  tp=get("tp", int) or 1, session_len=session,
+                  max_batch_size=get("max_batch_size", int) or sem.max_batch_size(device_name, subcommand),
+                  prefill=get("max_prefill_token_num", int) or sem.default_prefill,
+                  block_len=get("cache_block_seq_len", int) or get("block_size", int) or 64,
+                  eager=bool(settings.get("eager_mode")), vision_batch=1, given=given)

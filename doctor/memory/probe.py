@@ -87,6 +87,8 @@ def fit_facts(ctx: ProbeContext) -> ProbeResult:
     if job_of(ctx.planned) is None:
         return ProbeResult({})
     result = assess(ctx.facts, ctx.planned)
+    if result is None:
+        return ProbeResult({})
     if result.facts.get("fit.verdict") == "unknown":
         reason = f"fit: {result.facts.get('fit.unknown_reason')}"
         return ProbeResult(result.facts, {name: reason for name in RULE_INPUTS})

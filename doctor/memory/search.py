@@ -186,7 +186,7 @@ def rewrite(cmd, original: Launch, changes: Dict[str, str]):
         attr = next(a for a, f in FLAG_OF.items() if f == flag)
         old = getattr(original, attr)
         old_text = f"{old:g}" if isinstance(old, float) else str(old)
-        shown = cmd.get_flag(flag) if cmd is not None else None
+        shown = cmd.get_flag(flag) if cmd is not None else (old_text if original.given.get(flag) else None)
         diff.append(f"{flag} {shown if shown is not None else old_text + ' (default)'} → {value}")
         if cmd is not None:
             cmd = cmd.with_flag(flag, value)
