@@ -37,6 +37,12 @@ WORDS = {
 }
 
 
+def _pad(label: str, width: int = 16) -> str:
+    """Left-align in terminal cells (Chinese labels are two cells per character)."""
+    from rich.cells import cell_len
+    return label + " " * max(1, width - cell_len(label))
+
+
 def _gib(mib: Optional[float]) -> str:
     return "–" if mib is None else f"{mib / 1024:.2f} GiB"
 
@@ -90,7 +96,7 @@ def summary(f: FactSet) -> str:
         value = breakdown.get(key)
         if not value and key in ("vision_mib", "image_activation_mib"):
             continue
-        lines.append(f"      {LABELS[key].get():<16}{_gib(value):>11}   {_detail(key, report)}".rstrip())
-    lines.append(f"      {LABELS['peak'].get():<16}{_gib(peak):>11}   {WORDS['of'].get()} {_gib(avail)} "
+        lines.append(f"      {_pad(LABELS[key].get())}{_gib(value):>11}   {_detail(key, report)}".rstrip())
+    lines.append(f"      {_pad(LABELS['peak'].get())}{_gib(peak):>11}   {WORDS['of'].get()} {_gib(avail)} "
                  f"{WORDS['per_gpu'].get() if (eng.get('settings') or {}).get('tp', 1) > 1 else ''}".rstrip())
     return "\n".join(lines)
