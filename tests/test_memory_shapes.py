@@ -159,3 +159,18 @@ def test_safetensors_writer_is_a_real_format(tmp_path):
     path = str(tmp_path / "x.safetensors")
     assert write_safetensors(path, [("a.weight", "BF16", [4, 8])]) == 32
     assert os.path.getsize(path) > 64
+
+
+def test_model_probe_reports_the_shape_of_the_planned_folder(tmp_path):
+    from doctor.command import parse
+    from doctor.facts import ProbeContext
+    from doctor.facts.model_dir import model_facts
+    folder = tmp_path / "internlm2-chat-1_8b"
+    make_model(str(folder), INTERNLM2_18B, internlm2_tensors(INTERNLM2_18B))
+    facts = model_facts(ProbeContext(planned=parse(["lmdeploy", "serve", "api_server", str(folder)]))).facts
+    assert facts["model.layers"] == 24 and facts["model.kv_heads"] == 8 and facts["model.params"] == 1889110016
+    assert facts["model.weight_format"] == "hf" and facts["model.max_position"] == 32768
+    assert "safetensors headers" in facts["model.shape_source"] and "model.shape_error" not in facts
+    (folder / "config.json").write_text(json.dumps({"architectures": ["MysteryLM"]}))
+    facts = model_facts(ProbeContext(planned=parse(["lmdeploy", "serve", "api_server", str(folder)]))).facts
+    assert "not in lmdoctor's memory model" in facts["model.shape_error"]

@@ -49,6 +49,9 @@ def command(as_json: bool, python: Optional[str], env_name: Optional[str], facts
         plan = plan_facts(vram, gpu_card, gpu_slice, backend)
     except HardwareError as exc:
         fail_usage(str(exc))
+    if plan and not planned:
+        click.echo("lmdoctor: note: --vram/--gpu/--gpu-slice/--backend plan a launch: give it after `--` "
+                   "(lmdoctor check --vram 24GiB -- lmdeploy serve api_server MODEL)", err=True)
     facts, subject = gather(Sources(python=python, env=env_name, facts_file=facts_file,
                                     planned=list(planned) or None, lmdeploy_version=lmdeploy_version, plan=plan))
     rules = load_rules().env_rules()

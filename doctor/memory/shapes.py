@@ -303,7 +303,7 @@ def _from_config(cfg: Dict[str, Any], folder: str, where: str) -> ModelShape:
 
 
 @functools.lru_cache(maxsize=32)
-def _from_dir_cached(folder: str, mtime: float) -> ModelShape:
+def _from_dir_cached(folder: str, stamp: tuple) -> ModelShape:
     from doctor.facts.model_dir import read_config
     try:
         cfg = read_config(folder)
@@ -313,12 +313,13 @@ def _from_dir_cached(folder: str, mtime: float) -> ModelShape:
 
 
 def from_dir(folder: str) -> ModelShape:
-    """Shape of a local folder (cached per folder and config.json mtime: check reads it twice)."""
+    """Shape of a local folder (cached per folder and config.json mtime/size: check reads it twice)."""
     try:
-        mtime = os.stat(os.path.join(folder, "config.json")).st_mtime
+        st = os.stat(os.path.join(folder, "config.json"))
+        stamp = (st.st_mtime_ns, st.st_size)
     except OSError:
-        mtime = 0.0
-    shape = _from_dir_cached(os.path.abspath(folder), mtime)
+        stamp = (0, 0)
+    shape = _from_dir_cached(os.path.abspath(folder), stamp)
     return replace(shape, notes=list(shape.notes))
 
 
