@@ -16,20 +16,18 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from doctor.facts import ABSENT, FactSet, Unknown
-from doctor.memory import catalogue, hardware, launch as launch_mod, mib, pipeline, quantize, semantics, terms
+from doctor.facts import FactSet
+from doctor.memory import launch as launch_mod, pipeline, quantize, semantics
 from doctor.memory.hardware import Hardware, HardwareError
+from doctor.memory.inputs import (CannotTell, flash_attn, hardware_for, known, planning, resolve_shape, tp_of,
+                                  version_of)
 from doctor.memory.launch import Launch, LaunchError
 from doctor.memory.predict import CATEGORY, Prediction, min_available_mib, predict
 from doctor.memory.search import Suggestion, margin_mib, search
-from doctor.memory.shapes import ModelShape, ShapeError, from_dir
+from doctor.memory.shapes import ModelShape
 
 SERVE_SUBCOMMANDS = ("serve api_server", "serve gradio", "chat")
 QUANTIZE_SUBCOMMAND = "lite auto_awq"
-
-
-class CannotTell(Exception):
-    """The fit cannot be predicted; the message is the reason shown to the user."""
 
 
 @dataclass
@@ -53,78 +51,13 @@ def job_of(cmd) -> Optional[str]:
     return None
 
 
-def _known(facts: FactSet, name: str) -> Any:
-    value = facts.get(name)
-    return None if value is ABSENT or isinstance(value, Unknown) else value
-
-
-def resolve_shape(model: Optional[str]) -> ModelShape:
-    """The model's shape from its local folder, else from the built-in catalogue (CannotTell when neither)."""
-    if not model:
-        raise CannotTell("the command names no model")
-    if os.path.isdir(model):
-        try:
-            return from_dir(model)
-        except ShapeError as exc:
-            raise CannotTell(str(exc)) from None
-    if os.path.exists(model):
-        raise CannotTell(f"{model} is a file, not a model folder")
-    found = catalogue.lookup(model)
-    if found is None:
-        raise CannotTell(f"{model} is not a folder on this machine and not in the built-in catalogue "
-                         "(rules/knowledge/model-shapes.yaml); run the check where the model folder is")
-    shape, fmt = found
-    shape.source += f"; matched by name ({os.path.basename(model.rstrip('/'))}), the path is not on this machine"
-    if fmt and fmt != shape.weight_format:
-        shape = shape.with_format(fmt, f"{fmt.upper()} weights assumed from the name")
-    return shape
-
-
-def _version(facts: FactSet, cmd) -> Tuple[str, str]:
-    given = _known(facts, "cmd.lmdeploy_version") or (cmd.version if cmd is not None else None)
-    if given:
-        source = "installed" if given == _known(facts, "pkg.lmdeploy.version") else "--lmdeploy-version"
-        return str(given), source
-    return semantics.NEWEST_KNOWN, f"assumed {semantics.NEWEST_KNOWN} (lmdeploy not installed here; pass --lmdeploy-version)"
-
-
-def _flash_attn(facts: FactSet) -> bool:
-    return _known(facts, "pkg.flash-attn.version") is not None
-
-
-def _planning(facts: FactSet) -> bool:
-    return any(_known(facts, f"plan.{k}") is not None for k in ("vram_mib", "gpu", "gpu_slice"))
-
-
-def _hardware(facts: FactSet, tp: int) -> Hardware:
-    try:
-        hw = hardware.from_facts(facts, tp)
-    except HardwareError as exc:
-        raise CannotTell(str(exc)) from None
-    if hw is None:
-        count = _known(facts, "gpu.count")
-        why = "no NVIDIA GPU is visible here" if count == 0 else "the GPU's memory could not be read"
-        raise CannotTell(f"{why}; plan for a GPU with --vram SIZE, --gpu NAME or --gpu-slice FRACTION")
-    if hw.count < tp:
-        raise CannotTell(f"--tp {tp} needs {tp} GPUs, {hw.count} visible")
-    return hw
-
-
-def _tp_of(cmd) -> int:
-    raw = cmd.get_flag("--tp") if cmd is not None else None
-    try:
-        return max(1, int(raw)) if raw else 1
-    except ValueError:
-        raise CannotTell(f"--tp {raw!r} is not a number") from None
-
-
-# -- serving -----------------------------------------------------------------------------------------------
 def assess(facts: FactSet, cmd) -> Optional[Assessment]:
     """The fit of the planned command; None when it starts no lmdeploy engine (a script without pipeline)."""
     job = job_of(cmd)
     try:
         if job == "quantize":
-            return _assess_quantize(facts, cmd)
+            from doctor.memory.lite import assess_lite
+            return assess_lite(facts, cmd)
         if job == "script":
             spec = _read_script(cmd)
             return None if spec is None else _assess_serve(facts, None, spec)
@@ -153,27 +86,27 @@ def unknown(reason: str, job: str = "serve") -> Assessment:
 
 def _assess_serve(facts: FactSet, cmd, spec=None) -> Assessment:
     """A serving launch: the planned lmdeploy command, or (cmd None) a script's pipeline ``spec``."""
-    version, version_source = _version(facts, cmd)
+    version, version_source = version_of(facts, cmd)
     model = cmd.model if cmd is not None else spec.model
     shape = resolve_shape(model)
-    forced = _known(facts, "plan.backend") or (spec.backend if spec is not None else None)
+    forced = known(facts, "plan.backend") or (spec.backend if spec is not None else None)
     backend, notes = launch_mod.choose_backend(cmd, shape, version, forced)
 
     def sem_for(b: str):
         return semantics.for_version(version, b)
 
     if spec is None:
-        hw = _hardware(facts, _tp_of(cmd))
+        hw = hardware_for(facts, tp_of(cmd))
         launch = launch_mod.from_command(cmd, shape, version, backend, hw.name)
     else:
         try:
             tp = max(1, int(spec.config.get("tp") or 1))
         except (TypeError, ValueError):
             raise CannotTell(f"backend_config tp={spec.config.get('tp')!r} is not a number") from None
-        hw = _hardware(facts, tp)
+        hw = hardware_for(facts, tp)
         launch = launch_mod.from_settings(spec.config, shape, version, backend, hw.name)
         notes.append(f"pipeline(...) on line {spec.line} of {spec.path}")
-    flash = _flash_attn(facts)
+    flash = flash_attn(facts)
     sem = sem_for(backend)
     pred = predict(shape, launch, hw, sem, flash)
     margin = margin_mib(hw)
@@ -186,9 +119,9 @@ def _assess_serve(facts: FactSet, cmd, spec=None) -> Assessment:
         suggestion = search(shape, launch, hw, sem_for, cmd, flash)
     qplan = None
     if pred.failed is not None and pred.failed.name == "weights" and shape.weight_format == "hf":
-        here = not _planning(facts)
+        here = not planning(facts)
         qplan = quantize.plan(shape, cmd, launch, hw, sem_for, flash,
-                              _known(facts, "host.mem.available_mib") if here else None, facts if here else None)
+                              known(facts, "host.mem.available_mib") if here else None, facts if here else None)
     if pred.fits:
         verdict = "fits"
     elif suggestion is not None and suggestion.holds_image:
@@ -363,79 +296,3 @@ def _quantize_facts(qplan) -> Dict[str, Any]:
         out["fit.quantized_fits_text"] = qplan.serve_prediction.fits_text
         out["fit.quantized_peak_mib"] = round(qplan.serve_prediction.peak_mib)
     return out
-
-
-# -- lite auto_awq ---------------------------------------------------------------------------------------
-def _assess_quantize(facts: FactSet, cmd) -> Assessment:
-    version, version_source = _version(facts, cmd)
-    shape = resolve_shape(cmd.model)
-    if shape.weight_format != "hf":
-        raise CannotTell(f"{shape.name} is already {shape.weight_format.upper()}-quantized")
-    hw = _hardware(facts, 1)
-    planning = _planning(facts)
-    host = None if planning else _known(facts, "host.mem.available_mib")
-    awq = semantics.auto_awq_settings()
-    defaults = awq.get("defaults") or {}
-
-    def number(flag: str, key: str) -> int:
-        raw = cmd.get_flag(flag) or cmd.default(flag) or defaults.get(key)
-        try:
-            return int(float(raw))
-        except (TypeError, ValueError):
-            raise CannotTell(f"{flag} {raw!r} is not a number") from None
-
-    samples, seqlen = number("--calib-samples", "calib_samples"), number("--calib-seqlen", "calib_seqlen")
-    batch = number("--batch-size", "batch_size")
-    sem = semantics.for_version(version, "pytorch")
-    gpu = quantize.Resource(mib(terms.auto_awq_gpu_bytes(shape.llm, samples, seqlen, batch, sem.cuda_context_mib)),
-                            hw.available_mib)
-    ram = quantize.Resource(mib(terms.auto_awq_host_bytes(shape.counts, float(awq.get("host_overhead_mib", 2048)))), host)
-    work_dir = cmd.get_flag("--work-dir") or cmd.default("--work-dir") or "./work_dir"
-    disk = quantize.Resource(mib(terms.awq_checkpoint_bytes(shape.counts, sem.awq_bytes_per_param)),
-                             None if planning else quantize.disk_free_mib(work_dir, facts))
-    suggestion = None
-    if gpu.ok is False:
-        for s2, l2 in quantize.CALIB_STEPS:
-            if s2 * l2 >= samples * seqlen:
-                continue
-            need = mib(terms.auto_awq_gpu_bytes(shape.llm, s2, l2, 1, sem.cuda_context_mib))
-            if need + margin_mib(hw) <= hw.available_mib:
-                new = cmd
-                for flag, value, now in (("--calib-samples", s2, samples), ("--calib-seqlen", l2, seqlen),
-                                         ("--batch-size", 1, batch)):
-                    if value != now and new.spec(flag) is not None:
-                        new = new.with_flag(flag, str(value))
-                suggestion = new.shell() if new is not cmd else None
-                break
-    problems = [n for n, r in (("host_ram", ram), ("gpu", gpu), ("disk", disk)) if r.ok is False]
-    if not problems:
-        verdict = "fits"
-    elif problems == ["gpu"] and suggestion:
-        verdict = "fits_with_changes"
-    else:
-        verdict = "does_not_fit"
-    report = {"verdict": verdict, "job": "quantize",
-              "reason": "fits" if not problems else "not enough " + ", ".join(p.replace("_", " ") for p in problems),
-              "predicted_peak_mib": round(gpu.need_mib), "available_mib": round(hw.available_mib),
-              "total_mib": round(hw.total_mib), "breakdown": None, "kv_capacity_tokens": None,
-              "suggested_command": suggestion,
-              "quantize": {"command": cmd.shell(), "work_dir": work_dir,
-                           "needs": {"host_ram": ram.to_json(), "gpu": gpu.to_json(), "disk": disk.to_json()},
-                           "calibration": {"calib_samples": samples, "calib_seqlen": seqlen, "batch_size": batch}},
-              "model": {"name": shape.name, "source": shape.source, "family": shape.family},
-              "engine": {"lmdeploy_version": version, "version_source": version_source},
-              "hardware": {"source": hw.source, "name": hw.name}}
-    facts: Dict[str, Any] = {"fit.verdict": verdict, "fit.job": "quantize", "fit.reason": report["reason"],
-                             "fit.report": report, "fit.predicted_peak_mib": round(gpu.need_mib),
-                             "fit.available_mib": round(hw.available_mib), "fit.model": shape.name,
-                             "fit.model_source": shape.source, "fit.lmdeploy_version": version,
-                             "fit.hardware": hw.source, "fit.quantize_command": cmd.shell(),
-                             "fit.quantize_work_dir": work_dir, "fit.quantize_host_ram_mib": round(ram.need_mib),
-                             "fit.quantize_gpu_mib": round(gpu.need_mib), "fit.quantize_disk_mib": round(disk.need_mib)}
-    for name, res in (("host_ram", ram), ("gpu", gpu), ("disk", disk)):
-        if res.ok is not None:
-            facts[f"fit.quantize_{name}_ok"] = res.ok
-            facts[f"fit.quantize_{name}_have_mib"] = round(res.have_mib)
-    if suggestion:
-        facts["fit.suggested_command"] = suggestion
-    return Assessment(report, facts)
