@@ -16,7 +16,9 @@ from doctor.memory.shapes import ModelShape
 
 # lmdeploy 0.18 also takes names for --quant-policy (messages.py QuantPolicy).
 QUANT_NAMES = {"none": 0, "int4": 4, "int8": 8, "fp8": 16, "fp8_e5m2": 17, "turbo_quant": 42}
-SERVING = ("serve api_server", "serve gradio", "chat", "pipeline")
+# Launch attribute -> the CLI flag that sets it (the search rewrites commands through these).
+FLAG_OF = {"ratio": "--cache-max-entry-count", "quant_policy": "--quant-policy", "prefill": "--max-prefill-token-num",
+           "session_len": "--session-len", "max_batch_size": "--max-batch-size", "tp": "--tp"}
 
 
 class LaunchError(ValueError):
@@ -45,7 +47,8 @@ class Launch:
         """A copy with some settings changed (for the search)."""
         out = replace(self, given=dict(self.given), notes=list(self.notes), **changes)
         for key in changes:
-            out.given[key] = True
+            if key in FLAG_OF:
+                out.given[FLAG_OF[key]] = True
         return out
 
 

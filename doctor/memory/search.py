@@ -22,15 +22,13 @@ from typing import Callable, Dict, Iterable, List, Optional
 
 from doctor.memory import semantics
 from doctor.memory.hardware import Hardware
-from doctor.memory.launch import Launch
+from doctor.memory.launch import FLAG_OF, Launch
 from doctor.memory.predict import IMAGE_STAGES, Prediction, predict
 from doctor.memory.semantics import Semantics
 from doctor.memory.shapes import ModelShape
 
 RATIOS = [round(0.95 - 0.01 * i, 2) for i in range(95)]          # 0.95 ... 0.01
 COARSE = [round(0.95 - 0.05 * i, 2) for i in range(19)]          # 0.95 ... 0.05
-FLAG_OF = {"ratio": "--cache-max-entry-count", "quant_policy": "--quant-policy", "prefill": "--max-prefill-token-num",
-           "session_len": "--session-len", "max_batch_size": "--max-batch-size", "tp": "--tp"}
 
 
 @dataclass
