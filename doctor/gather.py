@@ -23,6 +23,7 @@ class Sources:
     facts_file: Optional[str] = None        # --facts FILE
     planned: Optional[Sequence[str]] = None  # argv after `--`
     lmdeploy_version: Optional[str] = None  # --lmdeploy-version (plan for another version)
+    plan: Optional[Mapping[str, object]] = None  # plan.* facts: --vram / --gpu / --gpu-slice / --backend
 
 
 def derived_stages() -> list:
@@ -45,6 +46,8 @@ def gather(src: Sources, environ: Optional[Mapping[str, str]] = None,
     else:
         ctx.target = resolve(src.python, src.env, environ)
         base = collect(ctx, stages=[0])
+    if src.plan:
+        base = base.with_values(src.plan)
     if planned is not None:
         version = src.lmdeploy_version or base.value("pkg.lmdeploy.version")
         planned = parse(list(src.planned), version=version)

@@ -69,6 +69,28 @@ class Text:
 # it, and fails on natural-language literals in doctor/render/ and doctor/commands/ that bypass this
 # table). Commands, flags, package names and units stay as they are in Chinese text.
 UI = {
+    # memory fit (check)
+    "fit_verdict_fits": {"en": "fits", "zh": "放得下"},
+    "fit_verdict_fits_with_changes": {"en": "fits with changes", "zh": "修改参数后放得下"},
+    "fit_verdict_does_not_fit": {"en": "does not fit", "zh": "放不下"},
+    "fit_verdict_unknown": {"en": "couldn't predict", "zh": "无法预测"},
+    "fit_labels_weights_mib": {"en": "weights", "zh": "权重"},
+    "fit_labels_vision_mib": {"en": "vision tower", "zh": "视觉模型"},
+    "fit_labels_kv_cache_mib": {"en": "KV cache", "zh": "KV 缓存"},
+    "fit_labels_runtime_mib": {"en": "runtime buffers", "zh": "运行时缓冲"},
+    "fit_labels_overhead_mib": {"en": "CUDA context", "zh": "CUDA 上下文"},
+    "fit_labels_image_activation_mib": {"en": "one image", "zh": "一张图片"},
+    "fit_labels_peak": {"en": "peak", "zh": "峰值"},
+    "fit_words_available": {"en": "available", "zh": "可用"},
+    "fit_words_of": {"en": "of", "zh": "/"},
+    "fit_words_tokens": {"en": "tokens", "zh": "个 token"},
+    "fit_words_params": {"en": "params", "zh": "参数"},
+    "fit_words_tiles": {"en": "tiles", "zh": "块"},
+    "fit_words_model": {"en": "model", "zh": "模型"},
+    "fit_words_gpu": {"en": "GPU", "zh": "GPU"},
+    "fit_words_per_gpu": {"en": "per GPU", "zh": "每张 GPU"},
+    "fit_eager_attention": {"en": "eager attention", "zh": "普通（eager）注意力"},
+    "check_plan_needs_command": {"en": "note: --vram/--gpu/--gpu-slice/--backend plan a launch: give it after `--` (lmdoctor check --vram 24GiB -- lmdeploy serve api_server MODEL)", "zh": "注意：--vram/--gpu/--gpu-slice/--backend 用于规划一次启动，请在 `--` 之后给出命令（lmdoctor check --vram 24GiB -- lmdeploy serve api_server MODEL）"},
     # envs usage errors
     "envs_for_needs_command": {"en": "--for needs the command after `--`, e.g. lmdoctor envs --for -- lmdeploy serve gradio MODEL",
                                "zh": "--for 之后需要在 `--` 后给出命令，例如 lmdoctor envs --for -- lmdeploy serve gradio MODEL"},

@@ -6,7 +6,7 @@ from typing import Optional, Sequence, Tuple
 
 import click
 
-from doctor.commands.common import (input_errors, json_option, lang_option, quiet_option, select_rules,
+from doctor.commands.common import (fail_usage, input_errors, json_option, lang_option, quiet_option, select_rules,
                                     selection_options, target_options)
 
 HELP_EPILOG = """\b
@@ -32,6 +32,10 @@ Examples:
   lmdoctor check --quiet --ignore GPU001          # only problems; an accepted finding silenced
   lmdoctor check --facts facts.json --lang zh     # judge a saved snapshot, in Chinese
 \b
+  # plan for other hardware or another lmdeploy from a laptop
+  lmdoctor check --vram 8GiB --lmdeploy-version 0.5.3 -- lmdeploy chat /root/models/internlm2_5-7b-chat
+  lmdoctor check --gpu A100-80G --gpu-slice 0.3 -- lmdeploy serve api_server OpenGVLab/InternVL2-26B
+\b
 Exit codes: 0 healthy, 1 errors, 2 usage error, 3 warnings only, 4 couldn't check.
 """
 
@@ -44,14 +48,28 @@ Exit codes: 0 healthy, 1 errors, 2 usage error, 3 warnings only, 4 couldn't chec
 @selection_options
 @lang_option
 @click.option("--lmdeploy-version", metavar="VERSION", help="Interpret the planned command with this lmdeploy version's flags.")
+@click.option("--vram", metavar="SIZE", help="Plan for a GPU (or slice) with this much memory, e.g. 24GiB, 8192MiB.")
+@click.option("--gpu", "gpu_card", metavar="NAME", help="Plan for this GPU card, e.g. A100-80G, H100, RTX-4090.")
+@click.option("--gpu-slice", metavar="FRACTION", help="Plan for a fraction of the GPU, e.g. 0.3 for a 30% slice.")
+@click.option("--backend", type=click.Choice(["turbomind", "pytorch"]), default=None,
+              help="Plan for this engine (default: the command's --backend, else lmdeploy's choice).")
 @click.argument("planned", nargs=-1, type=click.UNPROCESSED)
 @input_errors
 def command(as_json: bool, python: Optional[str], env_name: Optional[str], facts_file: Optional[str],
             strict: bool, quiet: bool, select: Tuple[str, ...], ignore: Tuple[str, ...],
-            lmdeploy_version: Optional[str], planned: Tuple[str, ...]) -> None:
+            lmdeploy_version: Optional[str], vram: Optional[str], gpu_card: Optional[str],
+            gpu_slice: Optional[str], backend: Optional[str], planned: Tuple[str, ...]) -> None:
     """Pre-flight: check this environment (and a planned launch) before deploying."""
     from doctor.gather import Sources
-    report, facts, _ = evaluate(Sources(python=python, env=env_name, facts_file=facts_file,
+    from doctor.memory.hardware import HardwareError, plan_facts
+
+    try:
+        plan = plan_facts(vram, gpu_card, gpu_slice, backend)
+    except HardwareError as exc:
+        fail_usage(str(exc))
+    if plan and not planned:
+        click.echo("lmdoctor: " + tr("check_plan_needs_command"), err=True)
+    report, facts, _ = evaluate(Sources(python=python, env=env_name, facts_file=facts_file, plan=plan,
                                         planned=list(planned) or None, lmdeploy_version=lmdeploy_version),
                                 select, ignore, quiet)
     if as_json:
@@ -86,4 +104,6 @@ def evaluate(sources, select: Sequence[str] = (), ignore: Sequence[str] = (), qu
     report.extra["ignored"] = ignored
     report.extra["environment"] = {"facts_source": facts.source, "python": facts.value("py.executable"),
                                    "lmdeploy": facts.value("pkg.lmdeploy.version"), "gpus": facts.value("gpu.count")}
+    if facts.value("fit.report") is not None:
+        report.extra["fit"] = facts.value("fit.report")
     return report, facts, subject

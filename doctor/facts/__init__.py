@@ -184,6 +184,7 @@ def _load_probe_modules() -> None:
     from doctor.facts import (derived, envs, envvars, host, inotify, model_dir, nvidia,  # noqa: F401
                               packages, ports, python_env)
     from doctor.facts import planned  # noqa: F401  (planned-command derived facts)
+    from doctor.memory import probe as _fit  # noqa: F401  (stage 2: will the planned launch fit?)
 
 
 def catalog() -> Dict[str, str]:
@@ -253,7 +254,9 @@ def without_stage(facts: FactSet, stage: int) -> FactSet:
     """Drop what probes of a stage provided (to recompute derived facts from a saved snapshot)."""
     _load_probe_modules()
     patterns = [pat for p in REGISTRY.values() if p.stage == stage for pat in p.provides]
-    keep = {k: v for k, v in facts.values.items() if not any(pattern_matches(pat, k) for pat in patterns)}
+    heads = {pat.split(".", 1)[0] for pat in patterns}      # cheap pre-filter: most facts share no domain
+    keep = {k: v for k, v in facts.values.items()
+            if k.split(".", 1)[0] not in heads or not any(pattern_matches(pat, k) for pat in patterns)}
     covered = [c for c in facts.covered if c not in patterns]
     unknown = {k: v for k, v in facts.unknown.items() if k not in patterns}
     probes = {k: v for k, v in facts.probes.items() if k not in {p.name for p in REGISTRY.values() if p.stage == stage}}

@@ -54,6 +54,18 @@ def weights_mib(folder: str) -> int:
     "model.auto_map": "whether the model ships its own code (auto_map: needs trust_remote_code)",
     "model.llm_arch": "architecture of the language model inside a VLM",
     "model.weights_mib": "size of the weight files on disk (MiB)",
+    "model.family": "llm | internvl | xcomposer2 (memory model's view of the architecture)",
+    "model.layers": "decoder layers of the language model",
+    "model.hidden_size": "hidden size of the language model",
+    "model.kv_heads": "key/value heads of the language model",
+    "model.head_dim": "attention head dimension",
+    "model.vocab_size": "vocabulary size",
+    "model.max_position": "max_position_embeddings (lmdeploy's default session_len)",
+    "model.params": "parameters of the language model (from safetensors headers when present)",
+    "model.vision_params": "parameters of the vision tower and projector (VLMs)",
+    "model.weight_format": "hf | awq | gptq (quantization_config, or int4-packed tensors)",
+    "model.shape_source": "where the shape came from (config.json, safetensors headers)",
+    "model.shape_error": "why the memory model cannot read this model's shape",
 })
 def model_facts(ctx: ProbeContext) -> ProbeResult:
     planned = ctx.planned
@@ -87,4 +99,25 @@ def model_facts(ctx: ProbeContext) -> ProbeResult:
     llm = cfg.get("llm_config") or cfg.get("language_config") or cfg.get("text_config")
     if isinstance(llm, dict) and llm.get("architectures"):
         facts["model.llm_arch"] = str(llm["architectures"][0])
+    facts.update(_shape_facts(folder))
     return ProbeResult(facts)
+
+
+def _shape_facts(folder: str) -> Dict[str, Any]:
+    """The memory model's reading of the folder (also what `check -- CMD` predicts the fit from)."""
+    from doctor.memory.shapes import ShapeError, from_dir
+    try:
+        shape = from_dir(folder)
+    except ShapeError as exc:
+        return {"model.shape_error": str(exc)}
+    out: Dict[str, Any] = {
+        "model.family": shape.family, "model.layers": shape.llm.layers, "model.hidden_size": shape.llm.hidden,
+        "model.kv_heads": shape.llm.kv_heads, "model.head_dim": shape.llm.head_dim, "model.vocab_size": shape.llm.vocab,
+        "model.params": shape.counts.linear + shape.counts.other + shape.counts.plora,
+        "model.weight_format": shape.weight_format, "model.shape_source": shape.source,
+    }
+    if shape.llm.max_position:
+        out["model.max_position"] = shape.llm.max_position
+    if shape.counts.vision:
+        out["model.vision_params"] = shape.counts.vision
+    return out

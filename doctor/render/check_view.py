@@ -106,11 +106,8 @@ def _command_summary(f: FactSet) -> str:
 
 
 def _memory_summary(f: FactSet) -> str:
-    verdict = f.value("fit.verdict")
-    if not verdict:
-        return ""
-    peak, avail = f.value("fit.predicted_peak_mib"), f.value("fit.available_mib")
-    return tr("fit_needs", verdict=verdict, peak=_gib(peak), available=_gib(avail))
+    from doctor.render.fit_view import summary  # the verdict and the breakdown table of the memory model
+    return summary(f)
 
 
 SUMMARIES: Dict[str, Callable[[FactSet], str]] = {
