@@ -13,6 +13,7 @@ from doctor import __version__, exitcodes
 COMMANDS = {
     "check": "doctor.commands.check:command",
     "facts": "doctor.commands.facts:command",
+    "explain": "doctor.commands.explain:command",
     "rules": "doctor.commands.rules:group",
 }
 

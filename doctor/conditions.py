@@ -165,6 +165,8 @@ class _Leaf(Condition):
             return lambda value, ref: isinstance(value, (list, tuple, str)) and operand in value
         if op == "nonempty":
             return lambda value, ref: bool(value) == bool(operand)
+        if op == "exists":  # decided in _one (it is the only operator that looks at ABSENT)
+            return lambda value, ref: (value is not ABSENT) == bool(operand)
         raise ConditionError(f"unknown operator {op}")  # pragma: no cover - validated earlier
 
     def _reference(self, facts: FactSet) -> Tuple[Any, Optional[str]]:
