@@ -19,13 +19,15 @@ import os
 import pickle
 import re
 import sys
-from typing import BinaryIO, Dict, List, Optional, Tuple
+from itertools import chain
+from operator import methodcaller
+from typing import BinaryIO, Callable, Dict, List, Optional, Tuple
 
 from doctor.logs import normalize, structure
 from doctor.logs.matcher import Matcher, noise_prefixes
 from doctor.logs.reader import ReadStats, iter_blocks
 from doctor.logs.structure import (BLANK, CHAIN, EXC_LOOSE, EXC_STRICT, FRAME, INDENTED, PLAIN, PROC_HEADER,
-                                   TB_START, CommandCandidate, Exc, Frame, HttpError, LogAnalysis, Marker, Occ,
+                                   TB_START, CommandCandidate, Exc, Frame, Hit, HttpError, LogAnalysis, Marker, Occ,
                                    Traceback, line_kind)
 
 MAX_TEXT = 16 << 10          # bytes of one line that rules see (head + tail of longer lines)
@@ -35,17 +37,32 @@ PARALLEL_MIN = 48 << 20      # files at least this big are split across worker p
 WORKER_SHARE = 24 << 20      # about this many bytes per worker
 
 # Entry flags (what the slow path must do for a line).
-F_FAIL, F_CRASH, F_OOM, F_CONFIG, F_ENV, F_SERVE, F_BIND, F_ACCESS, F_FALLBACK, F_CMD, F_NCCL = (1 << i for i in range(11))
-QUIET_KINDS = (PLAIN, BLANK, INDENTED)
+F_FAIL, F_CRASH, F_OOM, F_CONFIG, F_ENV, F_SERVE, F_BIND, F_FALLBACK, F_CMD, F_NCCL = (1 << i for i in range(10))
+_END = methodcaller("end")
+QUIET_KINDS = (PLAIN, BLANK, INDENTED, EXC_LOOSE, FRAME)   # matter only inside a traceback (when busy)
+COMPOSITE = -1               # a line with \r redraws, ANSI codes or NULs: its cleaned segments have their own entries
+
+
+def _cut(raw: bytes) -> bytes:
+    """What rules see of a very long line: its head and tail."""
+    if len(raw) <= MAX_TEXT:
+        return raw
+    return raw[: MAX_TEXT - 4096] + b" [...] " + raw[-4096:]
 
 
 class Entry:
-    """What a distinct normalised line is; shared by all its occurrences."""
+    """What a distinct line is (digits masked, so timestamps and counters do not make lines distinct).
 
-    __slots__ = ("kind", "static", "dynamic", "flags", "text", "quiet")
+    Masking keeps lengths, so the logger prefix has the same length ``cut`` in every occurrence.
+    """
 
-    def __init__(self, kind: int, static: Tuple[int, ...], dynamic: Tuple[int, ...], flags: int, text: str):
+    __slots__ = ("kind", "static", "dynamic", "flags", "text", "quiet", "cut", "level", "logger", "proc", "http")
+
+    def __init__(self, kind: int, static: Tuple[int, ...], dynamic: Tuple[int, ...], flags: int, text: str,
+                 cut: int, level: str, logger: str, proc: bool):
         self.kind, self.static, self.dynamic, self.flags, self.text = kind, static, dynamic, flags, text
+        self.cut, self.level, self.logger, self.proc = cut, level, logger, proc
+        self.http: Optional[Tuple[str, str]] = None       # (method, path) of an access line with an error status
         self.quiet = kind in QUIET_KINDS and not static and not dynamic and not flags
 
 
@@ -80,72 +97,82 @@ class Analyzer:
         self.busy = 0               # processes inside a traceback/exception message
         self.cmd_pending: Optional[CommandCandidate] = None
         self.next_tb = id_base
-        self.http_pids: Dict[Tuple[str, str, int], List[int]] = {}
         self.echo = False           # the current line is source code printed under a traceback frame
         self.first_failure = 0
 
     # -- the hot loop -----------------------------------------------------------------------
-    def feed(self, block: bytes) -> None:
+    def feed(self, block: bytes, start: int = 0, end: Optional[int] = None) -> None:
+        """Analyse the whole lines ``block[start:end]`` (they continue where the previous piece ended)."""
+        n = len(block) if end is None else end
         count = block.count
         find = block.find
-        cache = self.cache
-        base = self.res.lines
-        cpos = 0
-        cl = 0
-        strip = normalize.strip_prefix
+        get = self.cache.get
         mask = normalize.MASK
-        tags = normalize.LEVEL_TAG
-        n = len(block)
+        base = self.res.lines
+        cpos = start        # block[start:cpos] holds cl newlines (counted lazily, only up to lines that matter)
+        cl = 0
         processed = 0
-        starts = self.scan.finditer(block)
-        first = None if self.noise_first.match(block) else 0
-        while True:
-            if first is not None:
-                s, first = first, None
-            else:
-                m = next(starts, None)
-                if m is None:
-                    break
-                s = m.end()
-            e = find(b"\n", s)
+        idle = not self.busy and self.cmd_pending is None
+        first = [] if self.noise_first.match(block, start) else [start]
+        for s in chain(first, map(_END, self.scan.finditer(block, start, n))):
+            if s >= n:
+                break
+            e = find(b"\n", s, n)
             if e < 0:
                 e = n
-            if e == s or (e == s + 1 and block[s] == 13):
-                if self.busy:
+            if e - s < 2 and (e == s or block[s] == 13):
+                if not idle:
                     cl += count(b"\n", cpos, s)
                     cpos = s
-                    self._blank(base + cl + 1)
+                    self._blank()
                 continue
             raw = block[s:e]
-            if raw[-1] == 13:
-                raw = raw[:-1]
-            if len(raw) > MAX_TEXT:
-                raw = raw[: MAX_TEXT - 4096] + b" [...] " + raw[-4096:]
-            segs = normalize.clean(raw) if (b"\r" in raw or b"\x1b" in raw or b"\x00" in raw) else (raw,)
-            for seg in segs:
-                processed += 1
-                level, logger, proc, msg = strip(seg)
-                key = tags[level] + (b"T" if logger == "TM" else b"-") + msg.translate(mask)
-                ent = cache.get(key)
-                if ent is None:
-                    ent = self._classify(msg, level, logger)
-                    if len(cache) >= CACHE_MAX:
-                        for old in list(cache)[: CACHE_MAX // 4]:
-                            del cache[old]
-                    cache[key] = ent
-                    self.res.distinct += 1
-                if ent.quiet and not self.busy and self.cmd_pending is None:
-                    continue
-                if cpos != s:
-                    cl += count(b"\n", cpos, s)
-                    cpos = s
-                self._occurrence(ent, msg, level, logger, proc, base + cl + 1)
-        tail_newlines = count(b"\n", cpos)
-        self.res.lines = base + cl + tail_newlines + (1 if n and block[-1] != 10 else 0)
+            processed += 1
+            key = raw.translate(mask)
+            ent = get(key)
+            if ent is None:
+                ent = self._remember(key, raw)
+            if ent.quiet and idle:
+                continue
+            if cpos != s:
+                cl += count(b"\n", cpos, s)
+                cpos = s
+            if ent.kind == COMPOSITE:
+                for seg in normalize.clean(_cut(raw)):
+                    sub = self.cache.get(seg.translate(mask)) or self._remember(seg.translate(mask), seg)
+                    if not sub.quiet or self.busy or self.cmd_pending is not None:
+                        self._dispatch(sub, seg, base + cl + 1)
+            else:
+                self._dispatch(ent, raw, base + cl + 1)
+            idle = not self.busy and self.cmd_pending is None
+        self.res.lines = base + cl + count(b"\n", cpos, n) + (1 if n > start and block[n - 1] != 10 else 0)
         self.res.processed += processed
 
+    def _dispatch(self, ent: "Entry", seg: bytes, no: int) -> None:
+        if ent.http is not None and not self.busy:
+            self._http(ent, seg, no)
+        else:
+            self._occurrence(ent, seg, no)
+
+    def _remember(self, key: bytes, raw: bytes) -> "Entry":
+        """Classify a new distinct line and cache it (the cache is bounded: oldest quarter dropped)."""
+        if b"\r" in raw or b"\x1b" in raw or b"\x00" in raw or len(raw) > MAX_TEXT:
+            subs = [self._remember(seg.translate(normalize.MASK), seg) for seg in normalize.clean(_cut(raw))]
+            ent = Entry(COMPOSITE, (), (), 0, "", 0, "", "", False)
+            ent.quiet = all(sub.quiet for sub in subs)
+        else:
+            ent = self._classify(raw)
+        cache = self.cache
+        if len(cache) >= CACHE_MAX:
+            for old in list(cache)[: CACHE_MAX // 4]:
+                del cache[old]
+        cache[key] = ent
+        self.res.distinct += 1
+        return ent
+
     # -- new distinct line ------------------------------------------------------------------
-    def _classify(self, msg: bytes, level: str, logger: str) -> Entry:
+    def _classify(self, seg: bytes) -> Entry:
+        level, logger, proc, msg = normalize.strip_prefix(seg)
         text = normalize.decode(msg)
         kind = line_kind(text)
         m = self.m
@@ -171,19 +198,25 @@ class Analyzer:
             flags |= F_SERVE
         if "Errno 98" in text or "Cannot find empty port" in text:
             flags |= F_BIND
-        if logger == "uvicorn" and '" ' in text and structure.ACCESS.match(text):
-            flags |= F_ACCESS
         if "Fallback to pytorch engine" in text:
             flags |= F_FALLBACK
         if "NCCL" in text and ("error" in text.lower() or "WARN" in text):
             flags |= F_NCCL
         if not level and (structure.PROMPT.match(text) or structure.BARE_COMMAND.match(text)):
             flags |= F_CMD
-        return Entry(kind, static, dynamic, flags, text)
+        ent = Entry(kind, static, dynamic, flags, text, len(seg) - len(msg), level, logger, bool(proc))
+        if logger == "uvicorn":
+            am = structure.ACCESS.match(text)
+            if am is not None and int(am.group("status")) >= 400:
+                ent.http = (am.group("method"), am.group("path"))
+                ent.quiet = False
+        return ent
 
     # -- slow path: an occurrence that matters ---------------------------------------------------
-    def _occurrence(self, ent: Entry, msg: bytes, level: str, logger: str, proc: str, no: int) -> None:
-        text = normalize.decode(msg)
+    def _occurrence(self, ent: Entry, seg: bytes, no: int) -> None:
+        text = normalize.decode(seg[ent.cut:])
+        level = ent.level
+        proc = normalize.strip_prefix(seg)[2] if ent.proc else ""
         if self.cmd_pending is not None:
             self._command_continuation(text, ent, no)
         self.echo = False
@@ -243,10 +276,6 @@ class Analyzer:
                 res.fact("log.port_in_use", int(port), no)
                 if bm.group("host") is not None:
                     res.fact("log.bind_host", bm.group("host"), no)
-        if flags & F_ACCESS:
-            am = structure.ACCESS.match(text)
-            if am is not None and int(am.group("status")) >= 400:
-                self._http(am, no)
         if flags & F_FALLBACK:
             res.fact("log.fallback_to_pytorch", True, no)
             res.fact("log.backend", "pytorch", no, last=True)
@@ -272,12 +301,11 @@ class Analyzer:
         if not more:
             self.cmd_pending = None
 
-    def _blank(self, no: int) -> None:
-        for proc, st in self.procs.items():
+    def _blank(self) -> None:
+        """A blank line ends exception messages (blank lines inside a traceback do not end it)."""
+        for st in self.procs.values():
             if st.exc is not None:
                 self._end_exception(st)
-            elif st.tb is not None and st.tb.frames:
-                pass  # blank lines inside a traceback (custom formatters) do not end it
 
     def _marker(self, no: int, text: str, kind: str, detail: str = "") -> None:
         self.res.markers.add(Marker(no, text, kind, detail))
@@ -285,16 +313,29 @@ class Analyzer:
             self.first_failure = no
             self.res.fact("log.first_failure_line", no, no)
 
-    def _http(self, am: "re.Match", no: int) -> None:
-        key = (am.group("method"), am.group("path"), int(am.group("status")))
+    def _http(self, ent: Entry, seg: bytes, no: int) -> None:
+        """An access line with a 4xx/5xx status (kept as an HTTP record, not as a log event)."""
+        at = seg.rfind(b'" ')
+        status = int(seg[at + 2: at + 5]) if at >= 0 and seg[at + 2: at + 5].isdigit() else 0
+        assert ent.http is not None
+        key = (ent.http[0], ent.http[1], status)
         he = self.res.http.get(key)
         if he is None:
-            he = self.res.http[key] = HttpError(key[0], key[1], key[2], (am.group("reason") or "").strip(), 0, no, no)
-            self.http_pids[key] = self.m.search("http", he.text)
+            reason = normalize.decode(seg[at + 6:]) if at >= 0 else ""
+            he = self.res.http[key] = HttpError(key[0], key[1], status, reason, 0, no, no)
         he.count += 1
         he.last = no
-        for pid in self.http_pids[key]:
-            self.res.hit(pid, Occ(no, -1, he.text))
+
+    def _http_hits(self) -> None:
+        """Rule hits of the HTTP errors (first and last occurrence of each; counted, not listed)."""
+        for he in self.res.http.values():
+            for pid in self.m.search("http", he.text):
+                h = self.res.hits.get(pid) or Hit()
+                self.res.hits[pid] = h
+                h.occ.add(Occ(he.first, -1, he.text))
+                if he.last != he.first:
+                    h.occ.add(Occ(he.last, -1, he.text))
+                h.count += he.count
 
     # -- tracebacks --------------------------------------------------------------------------
     def _proc(self, proc: str) -> _Proc:
@@ -415,6 +456,7 @@ class Analyzer:
             if st.tb is not None:
                 self._close_traceback(st)
         self.cmd_pending = None
+        self._http_hits()
         return self.res
 
 
@@ -424,8 +466,8 @@ def analyze_stream(stream: BinaryIO, matcher: Matcher, source: str = "", limit: 
     """Analyse a stream (``limit``: only that many bytes; ``start``: it is the beginning of the input)."""
     stats = ReadStats()
     an = Analyzer(matcher, source, id_base)
-    for block in iter_blocks(stream, stats, limit=limit, check=start):
-        an.feed(block)
+    for block, a, b in iter_blocks(stream, stats, limit=limit, check=start):
+        an.feed(block, a, b)
     res = an.finish()
     res.bytes = stats.bytes
     res.cut_lines = stats.cut_lines
@@ -433,9 +475,15 @@ def analyze_stream(stream: BinaryIO, matcher: Matcher, source: str = "", limit: 
     return res
 
 
-def analyze_path(path: Optional[str], matcher: Matcher, workers: Optional[int] = None) -> LogAnalysis:
-    """Analyse a file (``-``/None: stdin). Big regular files are split across forked workers."""
+def analyze_path(path: Optional[str], matcher: Matcher, workers: Optional[int] = None,
+                 after_fork: Optional[Callable[[], None]] = None) -> LogAnalysis:
+    """Analyse a file (``-``/None: stdin). Big regular files are split across forked workers.
+
+    ``after_fork`` runs once no more processes will be forked (at once for sequential reading): the
+    caller starts its threads there, because forking a process that has threads is unsafe.
+    """
     from doctor.logs.reader import open_log
+    ranges: List[Tuple[int, int]] = []
     if path not in (None, "-") and workers != 1 and _can_fork():
         try:
             size = os.path.getsize(path)  # type: ignore[arg-type]
@@ -443,13 +491,15 @@ def analyze_path(path: Optional[str], matcher: Matcher, workers: Optional[int] =
             size = 0
         if size >= PARALLEL_MIN and os.path.isfile(path):  # type: ignore[arg-type]
             ranges = split_ranges(path, size, workers or _worker_count(size))  # type: ignore[arg-type]
-            if len(ranges) > 1:
-                return _analyze_parallel(path, ranges, matcher)  # type: ignore[arg-type]
+    if len(ranges) > 1:
+        return _analyze_parallel(path, ranges, matcher, after_fork)  # type: ignore[arg-type]
+    if after_fork is not None:
+        after_fork()
     stream, name = open_log(path)
     try:
         return analyze_stream(stream, matcher, source=name)
     finally:
-        if stream is not sys.stdin and name != "-":
+        if name != "-":
             stream.close()
 
 
@@ -462,69 +512,73 @@ def _worker_count(size: int) -> int:
 
 
 def split_ranges(path: str, size: int, k: int) -> List[Tuple[int, int]]:
-    """Byte ranges starting at noise lines (never inside a traceback), about size/k each."""
-    if k <= 1:
+    """Byte ranges that start at noise lines (so never inside a traceback), about size/k each."""
+    prefixes = noise_prefixes()
+    if k <= 1 or not prefixes:
         return [(0, size)]
-    noise = re.compile(b"\n(?=" + b"|".join(p.encode() for p in noise_prefixes()) + b")") if noise_prefixes() else None
+    noise = re.compile(b"\n(?=" + b"|".join(p.encode() for p in prefixes) + b")")
     cuts = [0]
     with open(path, "rb") as fh:
-        head = fh.read(4096)
-        if b"\x1f\x8b" == head[:2] or noise is None:
+        if fh.read(2) == b"\x1f\x8b":
             return [(0, size)]
         for i in range(1, k):
             fh.seek(size * i // k)
-            window = fh.read(1 << 20)
-            m = noise.search(window)
-            if m is None:
-                continue
-            cut = size * i // k + m.start() + 1
-            if cut > cuts[-1]:
-                cuts.append(cut)
+            m = noise.search(fh.read(1 << 20))
+            if m is not None and size * i // k + m.start() + 1 > cuts[-1]:
+                cuts.append(size * i // k + m.start() + 1)
     cuts.append(size)
     return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
 
 
-def _analyze_parallel(path: str, ranges: List[Tuple[int, int]], matcher: Matcher) -> LogAnalysis:
-    """Fork one worker per range; a worker that fails is redone here, so the result never depends on it."""
+def _analyze_range(path: str, i: int, start: int, end: int, matcher: Matcher) -> LogAnalysis:
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        return analyze_stream(fh, matcher, source=path, limit=end - start, id_base=i * 10 ** 9, start=start == 0)
+
+
+def _analyze_parallel(path: str, ranges: List[Tuple[int, int]], matcher: Matcher,
+                      after_fork: Optional[Callable[[], None]]) -> LogAnalysis:
+    """This process reads the first range, one forked worker each of the others; a worker that
+    fails is redone here, so the result never depends on a worker."""
     children = []
-    for i, (start, end) in enumerate(ranges):
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # worker
-            os.close(r)
-            code = 0
-            try:
-                with open(path, "rb") as fh:
-                    fh.seek(start)
-                    res = analyze_stream(fh, matcher, source=path, limit=end - start, id_base=(i + 1) * 10 ** 9,
-                                         start=start == 0)
-                payload = pickle.dumps(res, protocol=pickle.HIGHEST_PROTOCOL)
-            except BaseException as exc:  # reported to the parent, which redoes the range
-                payload = pickle.dumps(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
-                code = 1
-            with os.fdopen(w, "wb") as out:
-                out.write(payload)
-            os._exit(code)
-        os.close(w)
-        children.append((pid, r, start, end, i))
-    results: List[LogAnalysis] = []
-    for pid, r, start, end, i in children:
-        with os.fdopen(r, "rb") as fh:
-            data = fh.read()
-        os.waitpid(pid, 0)
-        res = None
-        try:
-            res = pickle.loads(data) if data else None
-        except Exception:
+    try:
+        for i, (start, end) in enumerate(ranges[1:], 1):
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # worker: never returns
+                os.close(r)
+                try:
+                    payload = pickle.dumps(_analyze_range(path, i, start, end, matcher), protocol=pickle.HIGHEST_PROTOCOL)
+                except BaseException:  # the parent redoes the range and reports any error itself
+                    payload = b""
+                with os.fdopen(w, "wb") as out:
+                    out.write(payload)
+                os._exit(0)
+            os.close(w)
+            children.append((pid, r, start, end, i))
+        if after_fork is not None:
+            after_fork()
+        results = [_analyze_range(path, 0, ranges[0][0], ranges[0][1], matcher)]
+        for pid, r, start, end, i in children:
+            with os.fdopen(r, "rb") as fh:
+                data = fh.read()
+            os.waitpid(pid, 0)
             res = None
-        if not isinstance(res, LogAnalysis):
-            if isinstance(res, Exception) and i == 0:
-                raise res
-            with open(path, "rb") as fh:
-                fh.seek(start)
-                res = analyze_stream(fh, matcher, source=path, limit=end - start, id_base=(i + 1) * 10 ** 9,
-                                         start=start == 0)
-        results.append(res)
+            try:
+                res = pickle.loads(data) if data else None
+            except Exception:
+                res = None
+            if not isinstance(res, LogAnalysis):
+                res = _analyze_range(path, i, start, end, matcher)
+            results.append(res)
+        children = []
+    finally:
+        for pid, r, *_ in children:  # an error in this process: do not leave workers behind
+            try:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
     total = results[0]
     for res in results[1:]:
         res.shift(total.lines)

@@ -69,13 +69,14 @@ def run(opts: Options) -> Result:
         analysis = analyze_stream(io.BytesIO(opts.data), matcher, source=opts.path or "-")
         live = None
     else:
-        # Fork workers (if any) before the facts thread starts: forking a threaded process is unsafe.
-        live = None
-        if opts.facts_mode == "live" and (opts.path in (None, "-") or opts.workers == 1):
-            live = fusion.LiveFacts(opts.python, opts.env)
-        analysis = analyze_path(opts.path, matcher, workers=opts.workers)
-        if opts.facts_mode == "live" and live is None:
-            live = fusion.LiveFacts(opts.python, opts.env)
+        started: List[fusion.LiveFacts] = []
+
+        def start_live() -> None:  # after any fork: forking a process that has threads is unsafe
+            if opts.facts_mode == "live":
+                started.append(fusion.LiveFacts(opts.python, opts.env))
+
+        analysis = analyze_path(opts.path, matcher, workers=opts.workers, after_fork=start_live)
+        live = started[0] if started else None
     log = fusion.log_facts(analysis)
     base: Optional[FactSet] = None
     if opts.facts_mode == "given":

@@ -27,7 +27,7 @@ LINE_CAP = 64 << 10        # longest line kept whole; longer lines keep head and
 HEAD = 48 << 10
 TAIL = 8 << 10
 SAMPLE = 64 << 10          # bytes examined to tell text from binary
-_TEXT_CONTROLS = set(b"\t\n\r\x1b\x08\x0c")
+_TEXT_BYTES = bytes(b for b in range(256) if b >= 32 and b != 127) + b"\t\n\r\x1b\x08\x0c"   # deleted when counting controls
 
 
 class LogInputError(Exception):
@@ -99,31 +99,35 @@ def looks_binary(sample: bytes) -> bool:
     """True for data that is not text: many NUL/control bytes or mostly invalid UTF-8."""
     if not sample:
         return False
-    controls = sum(1 for b in sample if b < 32 and b not in _TEXT_CONTROLS) + sample.count(b"\x7f")
+    controls = len(sample.translate(None, _TEXT_BYTES))
     bad = sample.decode("utf-8", "replace").count("\ufffd")
     return (controls + bad) / len(sample) > 0.10
 
 
-def iter_blocks(stream: BinaryIO, stats: ReadStats, limit: Optional[int] = None,
-                block: int = BLOCK, check: bool = True) -> Iterator[bytes]:
-    """Blocks of whole lines (each ends with a newline, except possibly the very last one).
+Piece = Tuple[bytes, int, int]
 
-    ``limit`` stops after that many bytes (a worker's share of a file). With ``check`` (the start
-    of the input) empty and binary inputs raise LogInputError.
+
+def iter_blocks(stream: BinaryIO, stats: ReadStats, limit: Optional[int] = None,
+                block: int = BLOCK, check: bool = True) -> Iterator[Piece]:
+    """Pieces ``(data, start, end)`` where ``data[start:end]`` is whole lines, in order.
+
+    The bytes are not copied: a big block is handed over with bounds; only a line that straddles
+    two reads is joined (a small copy). ``limit`` stops after that many bytes (a worker's share of
+    a file). With ``check`` (the start of the input) empty and binary inputs raise LogInputError.
     """
     carry = b""
     cutting = False           # inside an overlong line: dropping its middle
     cut_head = b""
     cut_tail = b""
     cut_len = 0
-    first = True
+    first = check
     remaining = limit
     while True:
         size = block if remaining is None else min(block, remaining)
         data = stream.read(size) if size > 0 else b""
         if remaining is not None:
             remaining -= len(data)
-        if first and check:
+        if first:
             first = False
             if not data:
                 raise LogInputError("the log is empty")
@@ -132,36 +136,47 @@ def iter_blocks(stream: BinaryIO, stats: ReadStats, limit: Optional[int] = None,
         if not data:
             break
         stats.bytes += len(data)
+        start = 0
         if cutting:
             nl = data.find(b"\n")
             if nl < 0:
                 cut_len += len(data)
-                cut_tail = (cut_tail + data)[-TAIL:]
+                cut_tail = (cut_tail + data[-TAIL:])[-TAIL:]
                 continue
             cut_len += nl
-            cut_tail = (cut_tail + data[:nl])[-TAIL:]
-            yield _cut_line(cut_head, cut_tail, cut_len, stats)
+            cut_tail = (cut_tail + data[max(0, nl - TAIL):nl])[-TAIL:]
+            line = _cut_line(cut_head, cut_tail, cut_len, stats)
+            yield line, 0, len(line)
             cutting = False
-            data = data[nl + 1:]
-        buf = carry + data if carry else data
-        last = buf.rfind(b"\n")
+            start = nl + 1
+        elif carry:
+            nl = data.find(b"\n")
+            if nl < 0:
+                carry += data
+                if len(carry) > LINE_CAP:
+                    cutting, cut_head, cut_tail, cut_len, carry = True, carry[:HEAD], carry[-TAIL:], len(carry), b""
+                continue
+            line = carry + data[: nl + 1]
+            carry = b""
+            yield line, 0, len(line)
+            start = nl + 1
+        last = data.rfind(b"\n", start)
         if last < 0:
-            if len(buf) > LINE_CAP:
-                cutting, cut_head, cut_tail, cut_len, carry = True, buf[:HEAD], buf[-TAIL:], len(buf), b""
-            else:
-                carry = buf
-            continue
-        carry = buf[last + 1:]
+            carry = data[start:]
+        else:
+            carry = data[last + 1:]
+            if last + 1 > start:
+                yield data, start, last + 1
         if len(carry) > LINE_CAP:
             cutting, cut_head, cut_tail, cut_len, carry = True, carry[:HEAD], carry[-TAIL:], len(carry), b""
-        yield buf[: last + 1]
     if cutting:
         if stats.cut_lines == 0 and stats.bytes == cut_len and check and limit is None:
             raise LogInputError(f"the input is a single {_size(cut_len)} line without a newline; that is not a log "
                                 f"(lmdoctor keeps at most {_size(LINE_CAP)} of a line)")
-        yield _cut_line(cut_head, cut_tail, cut_len, stats)
+        line = _cut_line(cut_head, cut_tail, cut_len, stats)
+        yield line, 0, len(line)
     elif carry:
-        yield carry
+        yield carry, 0, len(carry)
 
 
 def _cut_line(head: bytes, tail: bytes, length: int, stats: ReadStats) -> bytes:

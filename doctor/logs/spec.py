@@ -64,15 +64,28 @@ MASK = str.maketrans(DIGITS, "0" * 10)
 
 @dataclass
 class LogPattern:
-    """One compiled regex with what the fast path needs to skip lines that cannot match."""
+    """One regex with what the fast path needs to skip lines that cannot match.
 
-    regex: Pattern
+    The regex is parsed (validated) at load time but compiled on first use: most patterns never
+    meet a line that contains their literal, and compiling hundreds of regexes would dominate the
+    start-up of `explain`.
+    """
+
+    source: str
     scope: str
     levels: Optional[FrozenSet[str]]
     literals: Tuple[str, ...]        # digit-masked; a match contains one of them
     icase: bool
     digit_sensitive: bool             # the outcome depends on digit values (``code = 6``, ``[45]\\d\\d``)
+    groups: Tuple[str, ...] = ()      # named groups (captures)
     id: int = -1                      # assigned when a Matcher registers the pattern
+    _compiled: Optional[Pattern] = field(default=None, repr=False, compare=False)
+
+    @property
+    def regex(self) -> Pattern:
+        if self._compiled is None:
+            self._compiled = re.compile(self.source)
+        return self._compiled
 
 
 @dataclass
@@ -183,18 +196,17 @@ def compile_pattern(raw: Any, scope: str, levels: Optional[FrozenSet[str]], wher
     if not isinstance(raw, str) or not raw:
         raise ValueError(f"{where}: a pattern must be a non-empty regex string")
     try:
-        rx = re.compile(raw)
         tree = _sre.parse(raw)
-    except (re.error, TypeError, ValueError) as exc:
+    except (re.error, TypeError, ValueError, OverflowError, RecursionError) as exc:
         raise ValueError(f"{where}: bad regex {raw!r}: {exc}") from None
-    icase = bool(rx.flags & re.IGNORECASE)
+    icase = bool(tree.state.flags & re.IGNORECASE)
     best = _best(_required(list(tree)))
     if best is None:
         raise ValueError(f"{where}: regex {raw!r} has no literal of {MIN_LITERAL}+ characters that every match "
                          "contains; lmdoctor needs one to skip lines quickly (e.g. write 'out of memory', not '.*memory')")
     literals = tuple(sorted({(x.lower() if icase else x).translate(MASK) for x in best}))
-    return LogPattern(regex=rx, scope=scope, levels=levels, literals=literals, icase=icase,
-                      digit_sensitive=_digit_sensitive(list(tree)))
+    return LogPattern(source=raw, scope=scope, levels=levels, literals=literals, icase=icase,
+                      digit_sensitive=_digit_sensitive(list(tree)), groups=tuple(tree.state.groupdict))
 
 
 def _scope(value: Any, where: str) -> str:
@@ -244,7 +256,7 @@ def compile_log_spec(data: Any, where: str) -> LogSpec:
             raise ValueError(f"{where}.{key}: expected a list of clauses")
         getattr(spec, key).extend(_clause(c, f"{where}.{key}[{i}]", allow_within=True) for i, c in enumerate(items))
     for p in spec.all_patterns():
-        spec.captures += [n for n in p.regex.groupindex if n not in spec.captures]
+        spec.captures += [n for n in p.groups if n not in spec.captures]
     return spec
 
 
