@@ -25,7 +25,7 @@ from typing import BinaryIO, Callable, Dict, List, Optional, Tuple
 
 from doctor.logs import normalize, structure
 from doctor.logs.matcher import Matcher, noise_prefixes
-from doctor.logs.reader import ReadStats, iter_blocks
+from doctor.logs.reader import BLOCK, ReadStats, iter_blocks
 from doctor.logs.structure import (BLANK, CHAIN, EXC_LOOSE, EXC_STRICT, FRAME, INDENTED, PLAIN, PROC_HEADER,
                                    TB_START, CommandCandidate, Exc, Frame, Hit, HttpError, LogAnalysis, Marker, Occ,
                                    Traceback, line_kind)
@@ -47,7 +47,7 @@ def _cut(raw: bytes) -> bytes:
     """What rules see of a very long line: its head and tail."""
     if len(raw) <= MAX_TEXT:
         return raw
-    return raw[: MAX_TEXT - 4096] + b" [...] " + raw[-4096:]
+    return raw[: MAX_TEXT - 4200] + b" [...] " + raw[-4096:]
 
 
 class Entry:
@@ -98,7 +98,6 @@ class Analyzer:
         self.cmd_pending: Optional[CommandCandidate] = None
         self.next_tb = id_base
         self.echo = False           # the current line is source code printed under a traceback frame
-        self.first_failure = 0
 
     # -- the hot loop -----------------------------------------------------------------------
     def feed(self, block: bytes, start: int = 0, end: Optional[int] = None) -> None:
@@ -139,7 +138,8 @@ class Analyzer:
                 cpos = s
             if ent.kind == COMPOSITE:
                 for seg in normalize.clean(_cut(raw)):
-                    sub = self.cache.get(seg.translate(mask)) or self._remember(seg.translate(mask), seg)
+                    sub_key = seg.translate(mask)
+                    sub = self.cache.get(sub_key) or self._remember(sub_key, seg, plain=True)
                     if not sub.quiet or self.busy or self.cmd_pending is not None:
                         self._dispatch(sub, seg, base + cl + 1)
             else:
@@ -154,10 +154,17 @@ class Analyzer:
         else:
             self._occurrence(ent, seg, no)
 
-    def _remember(self, key: bytes, raw: bytes) -> "Entry":
-        """Classify a new distinct line and cache it (the cache is bounded: oldest quarter dropped)."""
-        if b"\r" in raw or b"\x1b" in raw or b"\x00" in raw or len(raw) > MAX_TEXT:
-            subs = [self._remember(seg.translate(normalize.MASK), seg) for seg in normalize.clean(_cut(raw))]
+    def _remember(self, key: bytes, raw: bytes, plain: bool = False) -> "Entry":
+        """Classify a new distinct line and cache it (the cache is bounded: oldest quarter dropped).
+
+        A line with redraws, colours, NULs or an excessive length is a COMPOSITE entry: its cleaned
+        segments get entries of their own (``plain``), and it is quiet when they all are.
+        """
+        if not plain and (b"\r" in raw or b"\x1b" in raw or b"\x00" in raw or len(raw) > MAX_TEXT):
+            subs = []
+            for seg in normalize.clean(_cut(raw)):
+                seg_key = seg.translate(normalize.MASK)
+                subs.append(self.cache.get(seg_key) or self._remember(seg_key, seg, plain=True))
             ent = Entry(COMPOSITE, (), (), 0, "", 0, "", "", False)
             ent.quiet = all(sub.quiet for sub in subs)
         else:
@@ -309,9 +316,8 @@ class Analyzer:
 
     def _marker(self, no: int, text: str, kind: str, detail: str = "") -> None:
         self.res.markers.add(Marker(no, text, kind, detail))
-        if not self.first_failure and kind != "consequence":
-            self.first_failure = no
-            self.res.fact("log.first_failure_line", no, no)
+        if not self.res.first_failure and kind != "consequence":
+            self.res.first_failure = no
 
     def _http(self, ent: Entry, seg: bytes, no: int) -> None:
         """An access line with a 4xx/5xx status (kept as an HTTP record, not as a log event)."""
@@ -462,11 +468,11 @@ class Analyzer:
 
 # -- whole inputs -------------------------------------------------------------------------------
 def analyze_stream(stream: BinaryIO, matcher: Matcher, source: str = "", limit: Optional[int] = None,
-                   id_base: int = 0, start: bool = True) -> LogAnalysis:
+                   id_base: int = 0, start: bool = True, block_size: int = BLOCK) -> LogAnalysis:
     """Analyse a stream (``limit``: only that many bytes; ``start``: it is the beginning of the input)."""
     stats = ReadStats()
     an = Analyzer(matcher, source, id_base)
-    for block, a, b in iter_blocks(stream, stats, limit=limit, check=start):
+    for block, a, b in iter_blocks(stream, stats, limit=limit, check=start, block=block_size):
         an.feed(block, a, b)
     res = an.finish()
     res.bytes = stats.bytes

@@ -36,6 +36,8 @@ def log_facts(an: LogAnalysis) -> Dict[str, Any]:
     facts["log.source"] = an.source or "-"
     facts["log.lines"] = an.lines
     facts["log.failure"] = bool(an.markers)
+    if an.first_failure:
+        facts["log.first_failure_line"] = an.first_failure
     types: List[str] = []
     for exc in an.exceptions.items():
         if exc.short not in types:
@@ -73,7 +75,7 @@ def pick_command(an: LogAnalysis, version: Optional[str]) -> Optional[Tuple[Comm
             good.append((cmd, cand))
     if not good:
         return None
-    first_failure = an.facts.get("log.first_failure_line", (0, None))[1] or 0
+    first_failure = an.first_failure
     before = [g for g in good if not first_failure or g[1].line < first_failure] or good
     prompts = [g for g in before if g[1].kind == "prompt"]
     return (prompts or before)[-1]

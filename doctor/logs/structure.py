@@ -168,6 +168,7 @@ class LogAnalysis:
     cut_lines: int = 0
     longest_cut: int = 0
     workers: int = 1
+    first_failure: int = 0        # line of the first failure marker (0: none)
     hits: Dict[int, Hit] = field(default_factory=dict)
     tracebacks: Bounded = field(default_factory=Bounded)
     exceptions: Bounded = field(default_factory=Bounded)
@@ -213,6 +214,8 @@ class LogAnalysis:
         self.configs = _shifted(self.configs, offset)
         self.nccl = _shifted(self.nccl, offset)
         self.facts = {k: (ln + offset, v) for k, (ln, v) in self.facts.items()}
+        if self.first_failure:
+            self.first_failure += offset
 
     def merge(self, later: "LogAnalysis") -> None:
         """Append the analysis of the byte range that follows this one (already shifted)."""
@@ -222,6 +225,7 @@ class LogAnalysis:
         self.distinct += later.distinct
         self.cut_lines += later.cut_lines
         self.longest_cut = max(self.longest_cut, later.longest_cut)
+        self.first_failure = self.first_failure or later.first_failure
         for pid, h in later.hits.items():
             mine = self.hits.get(pid)
             if mine is None:
