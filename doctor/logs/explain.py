@@ -119,8 +119,12 @@ class Diagnosis:
     matches: Dict[str, LogMatch]
 
 
-def diagnose(rules: List[Rule], an: LogAnalysis, facts: FactSet, subject: Any = None) -> Diagnosis:
-    """Evaluate every log rule against the analysis and the facts; findings ranked best first."""
+def diagnose(rules: List[Rule], an: LogAnalysis, facts: FactSet, subject: Any = None,
+             show_all: bool = False) -> Diagnosis:
+    """Evaluate every log rule against the analysis and the facts; findings ranked best first.
+
+    Harmless findings (benign_warning) are kept apart; they appear in `also_matched` only with
+    ``show_all``, like everywhere else."""
     fired: List[Finding] = []
     unchecked: List[Unchecked] = []
     matches: Dict[str, LogMatch] = {}
@@ -149,7 +153,7 @@ def diagnose(rules: List[Rule], an: LogAnalysis, facts: FactSet, subject: Any = 
         finding.data["occurrences"] = lm.count
         fired.append(finding)
     ranked = rank(fired, by_id)
-    _explain_ranking(ranked, by_id)
+    _explain_ranking([f for f in ranked if show_all or f.category != BENIGN or f is ranked[0]], by_id)
     if ranked:
         top = ranked[0]
         if top.rule in matches:

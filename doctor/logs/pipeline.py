@@ -65,6 +65,12 @@ def run(opts: Options) -> Result:
     else:
         rules = opts.rules
     matcher = matcher_for(rules)
+    base: Optional[FactSet] = None
+    if opts.facts_mode == "file":  # a bad snapshot fails before a long log is read
+        from doctor.facts import snapshot as snapshot_io
+        base = snapshot_io.load(opts.facts_file)
+    elif opts.facts_mode == "given":
+        base = opts.facts or FactSet(source="given")
     if opts.data is not None:
         analysis = analyze_stream(io.BytesIO(opts.data), matcher, source=opts.path or "-")
         live = None
@@ -78,14 +84,8 @@ def run(opts: Options) -> Result:
         analysis = analyze_path(opts.path, matcher, workers=opts.workers, after_fork=start_live)
         live = started[0] if started else None
     log = fusion.log_facts(analysis)
-    base: Optional[FactSet] = None
-    if opts.facts_mode == "given":
-        base = opts.facts or FactSet(source="given")
-    elif opts.facts_mode == "live" and live is not None:
+    if live is not None:
         base = live.result()
-    elif opts.facts_mode == "file":
-        from doctor.facts import snapshot as snapshot_io
-        base = snapshot_io.load(opts.facts_file)
     version = log.get("log.lmdeploy_version") or (base.value("pkg.lmdeploy.version") if base is not None else None)
     subject = fusion.subject_command(analysis, opts.cmd, version)
     log.update(fusion.subject_facts(subject, analysis))
@@ -93,7 +93,7 @@ def run(opts: Options) -> Result:
     values = dict(log)
     values.update(suggest.compute(log, facts, subject, live=opts.facts_mode == "live"))
     facts = fusion.with_log(facts, values)
-    diagnosis = diagnose(rules, analysis, facts, subject)
+    diagnosis = diagnose(rules, analysis, facts, subject, show_all=opts.show_all)
     report = _report(opts, analysis, facts, diagnosis, subject, log)
     return Result(report, analysis, facts, diagnosis, subject, log, time.perf_counter() - t0)
 

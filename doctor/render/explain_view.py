@@ -83,7 +83,7 @@ def _render_finding(console: Any, f: Finding, m: Dict[str, str]) -> None:
         label += f" ({_t('harmless')})"
     console.print(Panel(_panel_body(f), title=escape(label), title_align="left", border_style=style))
     for i, fix in enumerate(f.fixes, 1):
-        console.print(f"  [bold]{_t('fix')} {i}:[/] {escape(fix.summary)} [dim]({fix.safety.value})[/]")
+        console.print(f"  [bold]{_t('fix')} {i}:[/] {escape(fix.summary)} [dim]({fix.safety.value})[/]", soft_wrap=True)
         for d in fix.diff or []:
             console.print(f"      [cyan]{escape(d)}[/]", soft_wrap=True)
         if fix.command:
