@@ -3,13 +3,15 @@
 The log looks like a busy lmdeploy api_server: uvicorn access lines (mostly 200, some 4xx/5xx),
 periodic throughput statistics, lmdeploy and TurboMind warnings with changing numbers, tqdm progress
 redraws, ANSI colours, and one real failure near the end (the real log of an OOM caused by another
-process, fixtures/logs/oom_other_process). Both programs run as child processes on the same file,
+process, fixtures/logs/oom_other_process). ``--heavy`` makes a tenth of the lines something else
+than a plain access line (see MIXES). Both programs run as child processes on the same file,
 in the same run, page cache warm, bytecode caches written (PYTHONDONTWRITEBYTECODE is dropped for
 the children, as for any installed package); the best of a few runs is kept. The explain child's
 peak RSS comes from wait4() (its own, or its largest worker's).
 
     python bench/explain_speed.py                 # 200 MB, default settings
-    python bench/explain_speed.py --size 50 --workers 1 --stdin
+    python bench/explain_speed.py --heavy --workers 1   # worst mix, no worker processes
+    python bench/explain_speed.py --size 50 --stdin
 
 Exit status 1 when explain names the wrong category (the speed targets are reported, not asserted).
 """
@@ -33,9 +35,24 @@ TARGET_RSS_MB = 150.0
 PATHS = ["/v1/chat/completions", "/v1/completions", "/v1/models", "/generate", "/health"]
 
 
-def generate(path: Path, size_mb: int, seed: int = 7) -> int:
+# Share of lines of each kind (the rest are 2xx access lines). Default: a busy server, about one
+# stats line a second at ~100 requests/s; --heavy: a troubled one where a tenth of the lines are not
+# plain access lines (many failed requests and warnings), the hardest case for the noise fast path.
+MIXES = {
+    "default": {"access_error": 0.005, "stats": 0.01, "warning": 0.01, "tm": 0.005, "progress": 0.001},
+    "heavy": {"access_error": 0.043, "stats": 0.05, "warning": 0.035, "tm": 0.01, "progress": 0.005},
+}
+
+
+def generate(path: Path, size_mb: int, mix: str = "default", seed: int = 7) -> int:
     """Write the log; returns the number of lines."""
     rng = random.Random(seed)
+    shares = MIXES[mix]
+    cuts = []
+    acc = 0.0
+    for kind in ("access_error", "stats", "warning", "tm", "progress"):
+        acc += shares[kind]
+        cuts.append((acc, kind))
     target = size_mb << 20
     failure = FAILURE.read_bytes()
     fail_at = int(target * 0.97)
@@ -55,19 +72,20 @@ def generate(path: Path, size_mb: int, seed: int = 7) -> int:
         while written < target:
             i += 1
             r = rng.random()
-            if r < 0.90:
-                status = rng.choice((200,) * 60 + (400, 404, 500))
+            kind = next((k for c, k in cuts if r < c), "access")
+            if kind in ("access", "access_error"):
+                status = 200 if kind == "access" else rng.choice((400, 404, 500))
                 reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}[status]
                 line = (f'INFO:     10.{i % 250}.{i % 199}.{i % 97}:{30000 + i % 30000} - "POST {rng.choice(PATHS)} '
                         f'HTTP/1.1" {status} {reason}\n')
-            elif r < 0.95:
+            elif kind == "stats":
                 line = (f"[2026-11-22 03:{i // 3600 % 60:02d}:{i // 60 % 60:02d} DP0] Avg thr (in/out): {i % 997}.0 / "
                         f"{i % 113}.8 tokens/s, Server (succeeded/failed/routed/waiting): {i} / {i % 7} / 0 / 0, "
                         f"Engine (running/waiting): {i % 9} / 0, KV cache: {i % 100}.0%, \n")
-            elif r < 0.985:
+            elif kind == "warning":
                 line = (f"2026-11-22 03:{i // 3600 % 60:02d}:{i // 60 % 60:02d},{i % 1000:03d} - lmdeploy - WARNING - "
                         f"async_engine.py:{300 + i % 7} - Truncate max_new_tokens to {128 + i % 3968}\n")
-            elif r < 0.995:
+            elif kind == "tm":
                 line = f"[TM][WARNING] [RejectInvalidRequests] Skipping invalid stop request for id {i}, code = 4\n"
             else:
                 line = (f"\rGenerating: {i % 100}%|{'#' * (i % 10)}{' ' * (10 - i % 10)}| {i % 100}/100 "
@@ -139,6 +157,7 @@ def _wait4_child(argv: List[str], stdin_path: Optional[Path]) -> Tuple[float, fl
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", type=int, default=200, help="log size in MB (default 200)")
+    ap.add_argument("--heavy", action="store_true", help="a troubled server: ~10%% of lines are not plain access lines")
     ap.add_argument("--workers", type=int, default=None, help="pass --workers N to explain (1 = no worker processes)")
     ap.add_argument("--stdin", action="store_true", help="pipe the log into explain instead of naming the file")
     ap.add_argument("--no-facts", action="store_true", help="explain --no-facts (default: live facts, as users run it)")
@@ -149,7 +168,7 @@ def main() -> int:
         log = Path(args.keep) if args.keep else Path(tmp) / "server.log"
         t0 = time.perf_counter()
         if not (args.keep and log.is_file()):
-            lines = generate(log, args.size)
+            lines = generate(log, args.size, "heavy" if args.heavy else "default")
             print(f"generated {log}: {log.stat().st_size / 1e6:.0f} MB, {lines} lines in {time.perf_counter() - t0:.1f} s")
         size = log.stat().st_size
         bare_code = "import sys\nfor line in open(sys.argv[1], 'rb'):\n    pass\n"

@@ -106,6 +106,7 @@ class Analyzer:
         count = block.count
         find = block.find
         get = self.cache.get
+        https = self.res.http
         mask = normalize.MASK
         base = self.res.lines
         cpos = start        # block[start:cpos] holds cl newlines (counted lazily, only up to lines that matter)
@@ -136,6 +137,17 @@ class Analyzer:
             if cpos != s:
                 cl += count(b"\n", cpos, s)
                 cpos = s
+            http = ent.http
+            if http is not None and idle:  # a failed request (frequent in busy logs): kept inline
+                at = raw.rfind(b'" ')
+                hkey = (http[0], http[1], int(raw[at + 2: at + 5]) if raw[at + 2: at + 5].isdigit() else 0)
+                he = https.get(hkey)
+                if he is None:
+                    self._http(hkey, raw, at, base + cl + 1)
+                else:
+                    he.count += 1
+                    he.last = base + cl + 1
+                continue
             if ent.kind == COMPOSITE:
                 for seg in normalize.clean(_cut(raw)):
                     sub_key = seg.translate(mask)
@@ -150,7 +162,14 @@ class Analyzer:
 
     def _dispatch(self, ent: "Entry", seg: bytes, no: int) -> None:
         if ent.http is not None and not self.busy:
-            self._http(ent, seg, no)
+            at = seg.rfind(b'" ')
+            key = (ent.http[0], ent.http[1], int(seg[at + 2: at + 5]) if seg[at + 2: at + 5].isdigit() else 0)
+            he = self.res.http.get(key)
+            if he is None:
+                self._http(key, seg, at, no)
+            else:
+                he.count += 1
+                he.last = no
         else:
             self._occurrence(ent, seg, no)
 
@@ -319,18 +338,11 @@ class Analyzer:
         if not self.res.first_failure and kind != "consequence":
             self.res.first_failure = no
 
-    def _http(self, ent: Entry, seg: bytes, no: int) -> None:
-        """An access line with a 4xx/5xx status (kept as an HTTP record, not as a log event)."""
-        at = seg.rfind(b'" ')
-        status = int(seg[at + 2: at + 5]) if at >= 0 and seg[at + 2: at + 5].isdigit() else 0
-        assert ent.http is not None
-        key = (ent.http[0], ent.http[1], status)
-        he = self.res.http.get(key)
-        if he is None:
-            reason = normalize.decode(seg[at + 6:]) if at >= 0 else ""
-            he = self.res.http[key] = HttpError(key[0], key[1], status, reason, 0, no, no)
-        he.count += 1
-        he.last = no
+    def _http(self, key: Tuple[str, str, int], seg: bytes, at: int, no: int) -> None:
+        """The first access line of a (method, path, status) with a 4xx/5xx status: a new HTTP record
+        (the next ones only count; HTTP errors are records, not log events)."""
+        reason = normalize.decode(seg[at + 6:]) if at >= 0 else ""
+        self.res.http[key] = HttpError(key[0], key[1], key[2], reason, 1, no, no)
 
     def _http_hits(self) -> None:
         """Rule hits of the HTTP errors (first and last occurrence of each; counted, not listed)."""
