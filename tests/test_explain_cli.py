@@ -1,7 +1,6 @@
 """`lmdoctor explain` as users run it: a real child process, real logs, real bad inputs."""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys

@@ -278,3 +278,17 @@ def test_every_log_rule_pattern_compiles(rules):
     for rule in rules:
         for p in rule.log.all_patterns():
             assert p.regex.pattern == p.source
+
+
+@pytest.mark.parametrize("line,kind", [
+    ("Aborted (core dumped)", "abort"),
+    ("bash: line 1:  4242 Segmentation fault      (core dumped) lmdeploy chat /m", "segfault"),
+    ("Killed", "killed"),
+    ("terminate called after throwing an instance of 'std::runtime_error'", "terminate"),
+    ("/lmdeploy/src/turbomind/models/llama/LlamaBatch.cc:512: Assertion fail: ...", "assertion"),
+    ("Fatal Python error: Segmentation fault", "segfault"),
+])
+def test_native_crashes_are_failures(line, kind, matcher):
+    an = analyze("starting\n" + line + "\n", matcher)
+    assert an.facts["log.crash"][1] == kind
+    assert an.first_failure == 2

@@ -1,17 +1,19 @@
-"""One pass over a log: skip noise in C, de-duplicate repeated lines, follow structure, record hits.
+"""One pass over a log: skip noise in C, classify each distinct line once, follow structure.
 
-How the speed target is met (a 200 MB server log within 3x of ``for line in open(f, 'rb')``):
+How it stays fast on multi-GB server logs (bench/explain_speed.py measures it):
 
-1. Blocks of whole lines (4 MiB) are scanned with one regex, ``\\n(?!NOISE)``, whose literal ``\\n``
-   prefix lets the regex engine jump from line start to line start; lines that start with a known
-   noise prefix (uvicorn 2xx/3xx access lines, periodic stats: ``rules/knowledge/logs.yaml``) never
-   reach Python. Line numbers are counted lazily with ``bytes.count`` only up to lines that matter.
-2. The remaining lines are de-duplicated by their normalised form (prefix stripped, digits masked):
-   a bounded cache maps it to what the line is (kind, rule patterns that match, facts to extract),
-   so a warning repeated 100 000 times is decoded and matched once.
-3. Only lines that carry something (a rule hit, a structural role, a fact) take the slow path.
-4. Big regular files are split at noise lines into byte ranges analysed by forked worker
-   processes; their results are shifted to absolute line numbers and merged.
+1. Blocks of whole lines (4 MiB, never copied) are scanned with one regex, ``\\n(?!NOISE)``, whose
+   literal ``\\n`` prefix lets the regex engine run from line start to line start in C; lines that
+   start with known noise (uvicorn 2xx/3xx access lines, periodic stats: ``rules/knowledge/logs.yaml``)
+   never reach Python. Line numbers are counted with ``bytes.count`` only up to lines that matter.
+2. The other lines are looked up by their digits-masked bytes (timestamps, ids and counters mask
+   to the same key) in a bounded cache of :class:`Entry`: what the line is (kind, rule patterns that
+   match, facts to extract). A warning repeated 100 000 times is decoded and matched once; a quiet
+   line costs a dict lookup.
+3. Only lines that carry something (a rule hit, a structural role, a fact), and every line while a
+   traceback is open, take the slow path (:meth:`Analyzer._occurrence`).
+4. Big regular files are cut at noise lines into byte ranges; forked workers analyse them and the
+   results are shifted to absolute line numbers and merged (:meth:`LogAnalysis.merge`).
 """
 from __future__ import annotations
 
@@ -106,7 +108,6 @@ class Analyzer:
         count = block.count
         find = block.find
         get = self.cache.get
-        https = self.res.http
         mask = normalize.MASK
         base = self.res.lines
         cpos = start        # block[start:cpos] holds cl newlines (counted lazily, only up to lines that matter)
@@ -137,17 +138,6 @@ class Analyzer:
             if cpos != s:
                 cl += count(b"\n", cpos, s)
                 cpos = s
-            http = ent.http
-            if http is not None and idle:  # a failed request (frequent in busy logs): kept inline
-                at = raw.rfind(b'" ')
-                hkey = (http[0], http[1], int(raw[at + 2: at + 5]) if raw[at + 2: at + 5].isdigit() else 0)
-                he = https.get(hkey)
-                if he is None:
-                    self._http(hkey, raw, at, base + cl + 1)
-                else:
-                    he.count += 1
-                    he.last = base + cl + 1
-                continue
             if ent.kind == COMPOSITE:
                 for seg in normalize.clean(_cut(raw)):
                     sub_key = seg.translate(mask)
@@ -162,14 +152,7 @@ class Analyzer:
 
     def _dispatch(self, ent: "Entry", seg: bytes, no: int) -> None:
         if ent.http is not None and not self.busy:
-            at = seg.rfind(b'" ')
-            key = (ent.http[0], ent.http[1], int(seg[at + 2: at + 5]) if seg[at + 2: at + 5].isdigit() else 0)
-            he = self.res.http.get(key)
-            if he is None:
-                self._http(key, seg, at, no)
-            else:
-                he.count += 1
-                he.last = no
+            self._http(ent.http, seg, no)
         else:
             self._occurrence(ent, seg, no)
 
@@ -338,11 +321,18 @@ class Analyzer:
         if not self.res.first_failure and kind != "consequence":
             self.res.first_failure = no
 
-    def _http(self, key: Tuple[str, str, int], seg: bytes, at: int, no: int) -> None:
-        """The first access line of a (method, path, status) with a 4xx/5xx status: a new HTTP record
-        (the next ones only count; HTTP errors are records, not log events)."""
-        reason = normalize.decode(seg[at + 6:]) if at >= 0 else ""
-        self.res.http[key] = HttpError(key[0], key[1], key[2], reason, 1, no, no)
+    def _http(self, route: Tuple[str, str], seg: bytes, no: int) -> None:
+        """An access line with a 4xx/5xx status: counted per (method, path, status). HTTP errors are
+        records, not log events; their rule hits are added once, at the end (_http_hits)."""
+        at = seg.rfind(b'" ')
+        status = seg[at + 2: at + 5]
+        key = (route[0], route[1], int(status) if status.isdigit() else 0)
+        he = self.res.http.get(key)
+        if he is None:
+            reason = normalize.decode(seg[at + 6:]) if at >= 0 else ""
+            he = self.res.http[key] = HttpError(key[0], key[1], key[2], reason, 0, no, no)
+        he.count += 1
+        he.last = no
 
     def _http_hits(self) -> None:
         """Rule hits of the HTTP errors (first and last occurrence of each; counted, not listed)."""

@@ -12,7 +12,7 @@ LOG_FACTS = {
     "log.failure": "whether the log shows a failure (traceback, crash, ERROR/FATAL line, consequence of one)",
     "log.first_failure_line": "line number of the first failure in the log",
     "log.exception_types": "Python exception types in the log, in order (short names: OutOfMemoryError...)",
-    "log.crash": "native crash the log shows: abort | segfault | illegal | bus | fpe | killed | terminate | fatal",
+    "log.crash": "native crash the log shows: abort | segfault | illegal | bus | fpe | killed | terminate | fatal | assertion",
     "log.user_script": "the user's own script in the tracebacks (first frame outside site-packages/stdlib)",
     "log.nccl_errors": "NCCL error/warning lines (text)",
     # server

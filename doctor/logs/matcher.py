@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Tuple
 
 from doctor import paths, yamlio
 from doctor.logs.spec import MASK, SCOPES, LogPattern, compile_pattern
@@ -117,10 +117,9 @@ def noise_prefixes() -> List[str]:
     return [str(item["prefix"]) for item in knowledge().get("noise") or []]
 
 
-def build(rules: Iterable, extra: Optional[Iterable[Tuple[LogPattern, str]]] = None) -> Matcher:
+def build(rules: Iterable) -> Matcher:
+    """The matcher of a rule set, with the consequence patterns of rules/knowledge/logs.yaml."""
     m = Matcher()
     m.add_rules(rules)
     m.add_consequences(consequences())
-    for pattern, owner in extra or []:
-        m.add(pattern, owner)
     return m

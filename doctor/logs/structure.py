@@ -328,9 +328,9 @@ CRASH = re.compile(
     r"(?P<abort>Aborted(?: \(core dumped\))?\s*$)|(?P<segfault>Segmentation fault)|(?P<illegal>Illegal instruction)|"
     r"(?P<bus>Bus error)|(?P<fpe>Floating point exception)|^(?P<killed>Killed)\s*$|"
     r"(?P<terminate>terminate called (?:after throwing an instance of '(?P<what>[^']+)'|without an active exception))|"
-    r"(?P<fatal>Fatal Python error: .*)")
+    r"(?P<fatal>Fatal Python error: (?!Segmentation fault|Aborted|Illegal instruction|Bus error|Floating point).*)|(?P<assertion>Assertion fail(?:ed)?\b|: assertion failed: |Assertion '.*' failed)")
 CRASH_LITERALS = ("Aborted", "Segmentation fault", "Illegal instruction", "Bus error", "Floating point exception",
-                  "Killed", "terminate called", "Fatal Python error")
+                  "Killed", "terminate called", "Fatal Python error", "Assertion", "assertion failed")
 FALLBACK = re.compile(r"Fallback to pytorch engine because (?P<why>.+?)\.?$")
 PROMPT = re.compile(
     r"^(?:\([\w.\-/]+\)\s+)?(?:[\w.\-]+@[\w.\-]+:[^\s#$]*\s?[#$]|[$#])\s+(?P<cmd>\S.*)$")
