@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Tuple
 
 from doctor import paths, yamlio
+from doctor.i18n import Text
 from doctor.logs.spec import MASK, SCOPES, LogPattern, compile_pattern
 
 
@@ -109,7 +110,8 @@ def consequences() -> List[Consequence]:
     out = []
     for i, item in enumerate(knowledge().get("consequences") or []):
         where = f"{paths.data_file('knowledge', 'logs.yaml')}: consequences[{i}]"
-        out.append(Consequence(compile_pattern(item["match"], "line", None, where), str(item.get("what", ""))))
+        what = Text(item.get("what") or {"en": ""}).get()
+        out.append(Consequence(compile_pattern(item["match"], "line", None, where), what))
     return out
 
 
