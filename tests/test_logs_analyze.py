@@ -292,3 +292,24 @@ def test_native_crashes_are_failures(line, kind, matcher):
     an = analyze("starting\n" + line + "\n", matcher)
     assert an.facts["log.crash"][1] == kind
     assert an.first_failure == 2
+
+
+def test_a_failing_worker_is_redone_in_the_parent(tmp_path, matcher, monkeypatch):
+    import os as _os
+
+    import doctor.logs.analyze as analyze_mod
+    path = tmp_path / "big.log"
+    path.write_text("".join(NOISE.format(i=i % 250) for i in range(3000)) +
+                    "ERROR:    [Errno 98] error while attempting to bind on address ('0.0.0.0', 1): address already in use\n")
+    parent = _os.getpid()
+    real = analyze_mod._analyze_range
+
+    def flaky(*args, **kwargs):
+        if _os.getpid() != parent:
+            raise MemoryError("worker killed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(analyze_mod, "_analyze_range", flaky)
+    ranges = split_ranges(str(path), path.stat().st_size, 3)
+    an = _analyze_parallel(str(path), ranges, matcher, None)
+    assert an.lines == 3001 and hit_lines(an, matcher, "NET101") == [3001]

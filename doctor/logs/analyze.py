@@ -35,6 +35,7 @@ from doctor.logs.structure import (BLANK, CHAIN, EXC_LOOSE, EXC_STRICT, FRAME, I
 MAX_TEXT = 16 << 10          # bytes of one line that rules see (head + tail of longer lines)
 CACHE_MAX = 40000            # distinct normalised lines remembered
 CONT_MAX = 40                # continuation lines kept in an exception message
+HTTP_MAX = 500               # distinct (method, path, status) of failed requests kept apart
 PARALLEL_MIN = 48 << 20      # files at least this big are split across worker processes
 WORKER_SHARE = 24 << 20      # about this many bytes per worker
 
@@ -328,6 +329,9 @@ class Analyzer:
         status = seg[at + 2: at + 5]
         key = (route[0], route[1], int(status) if status.isdigit() else 0)
         he = self.res.http.get(key)
+        if he is None and len(self.res.http) >= HTTP_MAX:  # paths with ids: keep memory bounded
+            key = (route[0], "<other paths>", key[2])
+            he = self.res.http.get(key)
         if he is None:
             reason = normalize.decode(seg[at + 6:]) if at >= 0 else ""
             he = self.res.http[key] = HttpError(key[0], key[1], key[2], reason, 0, no, no)
