@@ -313,3 +313,9 @@ def test_a_failing_worker_is_redone_in_the_parent(tmp_path, matcher, monkeypatch
     ranges = split_ranges(str(path), path.stat().st_size, 3)
     an = _analyze_parallel(str(path), ranges, matcher, None)
     assert an.lines == 3001 and hit_lines(an, matcher, "NET101") == [3001]
+
+
+def test_lines_logged_at_error_that_are_not_failures(matcher):
+    an = analyze("2024-07-01 10:00:00,000 - lmdeploy - ERROR - async_engine.py:500 - Truncate max_new_tokens to 128\n"
+                 "2024-07-01 10:00:01,000 - lmdeploy - ERROR - engine.py:12 - something really broke\n", matcher)
+    assert [(m.line, m.kind) for m in an.markers.items()] == [(2, "error")]

@@ -248,7 +248,7 @@ class Analyzer:
         flags = ent.flags
         if not flags:
             return
-        if flags & F_FAIL and not what:
+        if flags & F_FAIL and not what and not any(pid in self.m.not_failure_ids for pid in ent.static):
             self._marker(no, text, level)
         if flags & F_CRASH:
             cm = structure.CRASH.search(text)

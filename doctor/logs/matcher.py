@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Tuple
+from typing import Dict, Iterable, List, Set, Tuple
 
 from doctor import paths, yamlio
 from doctor.i18n import Text
@@ -36,6 +36,7 @@ class Matcher:
         self.owner: List[str] = []            # rule ID or "consequence"
         self._index: Dict[str, _Index] = {s: _Index() for s in SCOPES}
         self.consequence_ids: Dict[int, str] = {}
+        self.not_failure_ids: Set[int] = set()
 
     def add(self, pattern: LogPattern, owner: str) -> int:
         pattern.id = len(self.patterns)
@@ -53,9 +54,11 @@ class Matcher:
                 for p in rule.log.all_patterns():
                     self.add(p, rule.id)
 
-    def add_consequences(self, items: Iterable[Consequence]) -> None:
+    def add_consequences(self, items: Iterable[Consequence], not_failures: Iterable[Consequence] = ()) -> None:
         for c in items:
             self.consequence_ids[self.add(c.pattern, "consequence")] = c.what
+        for c in not_failures:
+            self.not_failure_ids.add(self.add(c.pattern, "not-failure"))
 
     def candidates(self, scope: str, text: str) -> List[int]:
         """Pattern ids of ``scope`` whose required literal occurs in ``text`` (digits masked)."""
@@ -102,14 +105,15 @@ def _knowledge(root: str) -> dict:
 
 
 def knowledge() -> dict:
-    """rules/knowledge/logs.yaml (noise prefixes and consequence patterns)."""
+    """rules/knowledge/logs.yaml (noise prefixes, consequences, lines that are not failures)."""
     return _knowledge(str(paths.rules_dir()))
 
 
-def consequences() -> List[Consequence]:
+def consequences(section: str = "consequences") -> List[Consequence]:
+    """Patterns of a section of rules/knowledge/logs.yaml (``consequences`` or ``not_failures``)."""
     out = []
-    for i, item in enumerate(knowledge().get("consequences") or []):
-        where = f"{paths.data_file('knowledge', 'logs.yaml')}: consequences[{i}]"
+    for i, item in enumerate(knowledge().get(section) or []):
+        where = f"{paths.data_file('knowledge', 'logs.yaml')}: {section}[{i}]"
         what = Text(item.get("what") or {"en": ""}).get()
         out.append(Consequence(compile_pattern(item["match"], "line", None, where), what))
     return out
@@ -123,5 +127,5 @@ def build(rules: Iterable) -> Matcher:
     """The matcher of a rule set, with the consequence patterns of rules/knowledge/logs.yaml."""
     m = Matcher()
     m.add_rules(rules)
-    m.add_consequences(consequences())
+    m.add_consequences(consequences(), consequences("not_failures"))
     return m
