@@ -60,7 +60,7 @@ TOP_KEYS = {"id", "name", "category", "severity", "confidence", "priority", "sup
 REQUIRED = ("id", "name", "category", "severity", "title", "explanation")
 FIX_KEYS = {"summary", "command", "edit", "safety", "when"}
 EDIT_KEYS = {"set_flag", "add_flag", "remove_flag", "set_env", "set_model"}
-LOG_ID_RANGE = range(100, 200)
+LOG_ID_RANGE = range(101, 200)
 DOC_KEYS = ("what", "why", "confirm", "fix")
 AREAS = ("python", "gpu", "memory", "host", "network", "command", "model", "runtime")
 
@@ -256,6 +256,8 @@ class RuleSet:
         self._pending = list(pending or [])
         self._parse = parse
         self._all: Optional[List[Rule]] = None if self._pending else list(rules)
+        self._by_id: Optional[Dict[str, Rule]] = None
+        self._by_name: Optional[Dict[str, Rule]] = None
 
     @property
     def rules(self) -> List[Rule]:
@@ -268,11 +270,15 @@ class RuleSet:
 
     @property
     def by_id(self) -> Dict[str, Rule]:
-        return {r.id: r for r in self.rules}
+        if self._by_id is None:
+            self._by_id = {r.id: r for r in self.rules}
+        return self._by_id
 
     @property
     def by_name(self) -> Dict[str, Rule]:
-        return {r.name: r for r in self.rules}
+        if self._by_name is None:
+            self._by_name = {r.name: r for r in self.rules}
+        return self._by_name
 
     def get(self, key: str) -> Optional[Rule]:
         return self.by_id.get(key.upper()) or self.by_name.get(key)

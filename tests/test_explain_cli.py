@@ -183,3 +183,10 @@ def test_check_does_not_import_the_log_machinery():
             "print(sorted(m for m in sys.modules if m.startswith('doctor.logs')), file=sys.stderr)")
     proc = subprocess.run([sys.executable, "-c", code], cwd=str(REPO), capture_output=True, timeout=60)
     assert proc.stderr.decode().strip().splitlines()[-1] == "['doctor.logs', 'doctor.logs.facts']"
+
+
+def test_log_rules_are_listed_and_documented():
+    listed = lmdoctor("rules", "list")
+    assert "MEM101   error    log  oom_weight_load" in listed.out
+    shown = lmdoctor("rules", "show", "MEM101")
+    assert shown.code == 0 and "cannot help" in shown.out and "lmdeploy lite auto_awq" in shown.out
