@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from doctor.facts import FactSet
 from doctor.logs import fusion, suggest
@@ -45,15 +45,17 @@ class Result:
     seconds: float = 0.0
 
 
-_MATCHERS: Dict[int, Matcher] = {}
+_MATCHER: List[Tuple[Tuple[Rule, ...], Matcher]] = []
 
 
 def matcher_for(rules: List[Rule]) -> Matcher:
-    key = id(rules)
-    if key not in _MATCHERS:
-        _MATCHERS.clear()
-        _MATCHERS[key] = build(rules)
-    return _MATCHERS[key]
+    """The matcher of these rule objects (kept for the next run: self-tests run many logs)."""
+    key = tuple(rules)
+    for cached, matcher in _MATCHER:
+        if len(cached) == len(key) and all(a is b for a, b in zip(cached, key)):
+            return matcher
+    _MATCHER[:] = [(key, build(rules))]
+    return _MATCHER[0][1]
 
 
 def run(opts: Options) -> Result:
