@@ -14,6 +14,7 @@ COMMANDS = {
     "check": "doctor.commands.check:command",
     "envs": "doctor.commands.envs:command",
     "facts": "doctor.commands.facts:command",
+    "explain": "doctor.commands.explain:command",
     "rules": "doctor.commands.rules:group",
     "report": "doctor.commands.report:command",
     "completion": "doctor.commands.completion:command",

@@ -126,6 +126,13 @@ def apply_edit(subject: Command, edit: Mapping[str, Any], facts: FactSet,
             return None
         env[name] = value
         diff.append(f"{name}={value}")
+    if edit.get("set_model") is not None:
+        value = render(str(edit["set_model"]), facts, captures)
+        if value is None or not cmd.model:
+            return None
+        if value != cmd.model:
+            diff.append(f"{cmd.model} → {value}")
+            cmd = cmd.with_positional(0, value)
     return cmd, env, diff
 
 
@@ -147,7 +154,8 @@ def build_fix(spec: FixSpec, facts: FactSet, subject: Optional[Command],
             flags = " ".join(f"{k} {render(str(v), facts, captures) or '?'}" for k, v in (spec.edit.get("set_flag") or {}).items())
             flags += "".join(f" {f}" for f in spec.edit.get("add_flag") or [])
             envs = " ".join(f"{k}={render(str(v), facts, captures) or '?'}" for k, v in (spec.edit.get("set_env") or {}).items())
-            fix.diff = [d for d in (flags.strip(), envs) if d]
+            model = render(str(spec.edit["set_model"]), facts, captures) if spec.edit.get("set_model") else None
+            fix.diff = [d for d in (f"model → {model}" if model else "", flags.strip(), envs) if d]
             return fix
         edited = apply_edit(subject, spec.edit, facts, captures)
         if edited is None:
@@ -157,7 +165,9 @@ def build_fix(spec: FixSpec, facts: FactSet, subject: Optional[Command],
             return None
         fix.argv, fix.env, fix.diff = list(cmd.argv), env or None, diff
         prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-        fix.command = f"{prefix} {cmd.shell()}".strip()
+        rewritten = f"{prefix} {cmd.shell()}".strip()
+        # A command plus an edit is a two-step fix: run the command (quantize...), then the rewritten launch.
+        fix.command = f"{fix.command}\n{rewritten}" if fix.command else rewritten
     return fix
 
 

@@ -69,6 +69,28 @@ class Text:
 # it, and fails on natural-language literals in doctor/render/ and doctor/commands/ that bypass this
 # table). Commands, flags, package names and units stay as they are in Chinese text.
 UI = {
+    # explain output
+    "explain_lines": {"en": "lines", "zh": "行"},
+    "explain_facts": {"en": "facts", "zh": "事实"},
+    "explain_this_machine": {"en": "this machine", "zh": "本机"},
+    "explain_no_facts": {"en": "none (log only)", "zh": "无（只读日志）"},
+    "explain_launch": {"en": "launch", "zh": "启动命令"},
+    "explain_evidence": {"en": "Evidence", "zh": "证据"},
+    "explain_consequences": {"en": "Consequences (not the cause)", "zh": "后果（不是原因）"},
+    "explain_also": {"en": "Also matched", "zh": "同样匹配"},
+    "explain_fix": {"en": "Fix", "zh": "修复"},
+    "explain_repeated": {"en": "seen {n} times", "zh": "共出现 {n} 次"},
+    "explain_harmless": {"en": "harmless", "zh": "无害"},
+    "explain_no_failure": {"en": "No failure in this log.", "zh": "日志中没有发现失败。"},
+    "explain_hidden": {"en": "{n} harmless warning(s) not shown (--all shows them).", "zh": "有 {n} 条无害警告未显示（使用 --all 查看）。"},
+    "explain_unexplained": {"en": "The log shows a failure, but no rule explains it.", "zh": "日志显示有失败，但没有规则能解释它。"},
+    "explain_suspicious": {"en": "Most suspicious lines:", "zh": "最可疑的行："},
+    "explain_attach": {"en": "Please report it with the log and the output of `lmdoctor facts --json` attached.", "zh": "请提交问题报告，并附上日志和 `lmdoctor facts --json` 的输出。"},
+    "explain_read_from_log": {"en": "Read from the log", "zh": "从日志读到"},
+    "explain_couldnt": {"en": "couldn't check", "zh": "无法检查"},
+    "explain_also_found": {"en": "Also found", "zh": "另外发现"},
+    "explain_served_at": {"en": "served at", "zh": "服务地址"},
+    "explain_no_facts_conflict": {"en": "--no-facts cannot be combined with --facts, --python or --env", "zh": "--no-facts 不能与 --facts、--python 或 --env 同时使用"},
     # memory fit (check)
     "fit_verdict_fits": {"en": "fits", "zh": "放得下"},
     "fit_verdict_fits_with_changes": {"en": "fits with changes", "zh": "修改参数后放得下"},

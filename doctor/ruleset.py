@@ -16,13 +16,16 @@ match ``<id>-<name>.yaml`` all raise :class:`RuleError` naming the file. Schema,
     explanation: {en: ..., zh: ...} # what happened and why
     applies: CONDITION              # optional: when false the rule is not applicable (not "passed")
     when: CONDITION                 # see doctor/conditions.py
-    log: {...}                      # log rules only (see doctor/logs/spec.py)
+    log: {...}                      # log rules only (see doctor/logs/spec.py); IDs 101-199
     evidence: [fact.name, ...]      # extra facts to show as evidence
     fixes:
       - summary: {en: ..., zh: ...}
         command: "pip install 'timm=={compat.timm.pin}'"   # optional, a template
         edit: {set_flag: {--cache-max-entry-count: "{suggest.kv_ratio}"}, add_flag: [...],
-               remove_flag: [...], set_env: {NAME: VALUE}}  # optional: rewrite the subject command
+               remove_flag: [...], set_env: {NAME: VALUE},
+               set_model: "{suggest.awq_work_dir}"}   # optional: rewrite the subject command
+                                    # (with both command and edit, the fix is the command, then the
+                                    #  rewritten subject: "quantize first, then serve the result")
         safety: auto | env | root | manual
         when: CONDITION             # optional precondition of this fix
     docs: {what: {en,zh}, why: {en,zh}, confirm: {en,zh}, fix: {en,zh}}
@@ -32,6 +35,10 @@ match ``<id>-<name>.yaml`` all raise :class:`RuleError` naming the file. Schema,
 Templates: ``{fact.name}`` or ``{fact.name|filter}`` with filters ``gib`` (MiB → GiB), ``join``,
 ``quote`` (shell quoting), ``first``, ``lines`` (one item per line), ``args`` (a list as shell-quoted,
 space-separated arguments: ``pip install {model.missing_packages|args}``).
+Log rules may also use their captures, ``{match.<group>}``.
+
+Environment rules (IDs 001-099) are parsed when rules load; log rules (IDs 101-199, with ``log:``)
+are parsed on first use, so ``check`` never pays for (or imports) the log machinery.
 """
 from __future__ import annotations
 
@@ -54,7 +61,8 @@ TOP_KEYS = {"id", "name", "category", "severity", "confidence", "priority", "sup
             "explanation", "applies", "when", "log", "evidence", "fixes", "docs", "references", "tests", "status"}
 REQUIRED = ("id", "name", "category", "severity", "title", "explanation")
 FIX_KEYS = {"summary", "command", "edit", "safety", "when"}
-EDIT_KEYS = {"set_flag", "add_flag", "remove_flag", "set_env"}
+EDIT_KEYS = {"set_flag", "add_flag", "remove_flag", "set_env", "set_model"}
+LOG_ID_RANGE = range(101, 200)
 DOC_KEYS = ("what", "why", "confirm", "fix")
 AREAS = ("python", "gpu", "memory", "host", "network", "command", "model", "runtime")
 
@@ -159,6 +167,8 @@ def parse_rule(data: Any, path: Path, taxonomy: Dict[str, str], known_fact: Call
         raise RuleError(f"{where}: rules live in rules/<area>/ with area one of {', '.join(AREAS)}")
     if "when" not in data and "log" not in data:
         raise RuleError(f"{where}: a rule needs 'when' (facts) and/or 'log' (log patterns)")
+    if ("log" in data) != is_log_id(rid):
+        raise RuleError(f"{where}: log rules (with 'log:') use IDs 101-199, environment rules 001-099")
     log_spec = None
     capture_names: List[str] = []
     if "log" in data:
@@ -170,7 +180,7 @@ def parse_rule(data: Any, path: Path, taxonomy: Dict[str, str], known_fact: Call
         capture_names = [f"match.{c}" for c in log_spec.captures]
 
     def fact_or_capture(n: str) -> bool:
-        return n in capture_names or n.startswith("match.") and "log" in data or known_fact(n)
+        return n in capture_names or known_fact(n)
 
     rule = Rule(
         id=rid, name=name, category=data["category"], severity=severity, area=area,
@@ -220,6 +230,8 @@ def _fix(data: Any, where: str, known_fact: Callable[[str], bool]) -> FixSpec:
     for key in ("set_flag", "set_env"):
         for flag, value in (edit.get(key) or {}).items():
             _check_template(str(value), f"{where}.edit.{key}", known_fact)
+    if "set_model" in edit:
+        _check_template(str(edit["set_model"]), f"{where}.edit.set_model", known_fact)
     if data.get("command") is not None:
         _check_template(str(data["command"]), f"{where}.command", known_fact)
     default_safety = "auto" if edit else "manual"
@@ -241,19 +253,52 @@ def taxonomy() -> Dict[str, str]:
 
 
 class RuleSet:
-    def __init__(self, rules: List[Rule]):
-        self.rules = rules
-        self.by_id = {r.id: r for r in rules}
-        self.by_name = {r.name: r for r in rules}
+    """The rules; log rule files are parsed on first use (``rules``, ``log_rules()``, ``get()``)."""
+
+    def __init__(self, rules: List[Rule], pending: Optional[List[Path]] = None,
+                 parse: Optional[Callable[[Path], Rule]] = None):
+        self._env = rules
+        self._pending = list(pending or [])
+        self._parse = parse
+        self._all: Optional[List[Rule]] = None if self._pending else list(rules)
+        self._by_id: Optional[Dict[str, Rule]] = None
+        self._by_name: Optional[Dict[str, Rule]] = None
+
+    @property
+    def rules(self) -> List[Rule]:
+        if self._all is None:
+            assert self._parse is not None
+            parsed = [self._parse(p) for p in self._pending]
+            _check_unique_and_links(self._env + parsed)
+            self._all = sorted(self._env + parsed, key=lambda r: r.path)
+        return self._all
+
+    @property
+    def by_id(self) -> Dict[str, Rule]:
+        if self._by_id is None:
+            self._by_id = {r.id: r for r in self.rules}
+        return self._by_id
+
+    @property
+    def by_name(self) -> Dict[str, Rule]:
+        if self._by_name is None:
+            self._by_name = {r.name: r for r in self.rules}
+        return self._by_name
 
     def get(self, key: str) -> Optional[Rule]:
         return self.by_id.get(key.upper()) or self.by_name.get(key)
 
     def env_rules(self) -> List[Rule]:
-        return [r for r in self.rules if not r.is_log_rule]
+        """Environment rules only (does not parse log rules: `check` stays fast)."""
+        return [r for r in self._env if not r.is_log_rule]
 
     def log_rules(self) -> List[Rule]:
         return [r for r in self.rules if r.is_log_rule]
+
+
+def is_log_id(rule_id: str) -> bool:
+    digits = rule_id[-3:]
+    return digits.isdigit() and int(digits) in LOG_ID_RANGE
 
 
 def rule_files(root: Optional[Path] = None) -> List[Path]:
@@ -266,12 +311,26 @@ def id_number(rule_id: str) -> int:
     return int(rule_id[-3:])
 
 
+def _check_unique_and_links(rules: List[Rule], links: bool = True) -> None:
+    """IDs and names are unique; `supersedes` names existing rules (``links``: all rules are known)."""
+    seen: Dict[str, str] = {}
+    for rule in rules:
+        for key in (rule.id, rule.name):
+            if key in seen:
+                raise RuleError(f"{rule.path}: {key} is already used by {seen[key]}")
+            seen[key] = rule.path
+    for rule in rules if links else []:
+        for target in rule.supersedes:
+            if target not in seen:
+                raise RuleError(f"{rule.path}: supersedes unknown rule {target}")
+
+
 @functools.lru_cache(maxsize=4)
 def load_rules(root: Optional[str] = None, kind: Optional[str] = None) -> RuleSet:
     """Load and validate every rule; raises RuleError on the first problem (fail loudly).
 
-    ``kind="env"`` loads only the environment rules (IDs 001-099, told apart by file name before
-    parsing), which is all `check` needs: it stays fast however many log rules `explain` gains.
+    Files whose ID is in the log range (101-199) are validated when the log rules are first used;
+    ``kind="env"`` leaves them out entirely (all `check` needs).
     """
     from doctor.facts import catalog, known_fact
     base = Path(root) if root else paths.rules_dir()
@@ -291,17 +350,12 @@ def load_rules(root: Optional[str] = None, kind: Optional[str] = None) -> RuleSe
         return list(cat) if head == "*" else by_head.get(head, []) + by_head.get("*", [])
 
     known = functools.lru_cache(maxsize=None)(lambda n: known_fact(n, candidates(n)))
-    rules: List[Rule] = []
-    seen: Dict[str, str] = {}
+    env: List[Rule] = []
+    pending: List[Path] = []
     for path in files:
-        rule = parse_rule(yamlio.load(path), path, tax, known)
-        for key in (rule.id, rule.name):
-            if key in seen:
-                raise RuleError(f"{path}: {key} is already used by {seen[key]}")
-            seen[key] = str(path)
-        rules.append(rule)
-    for rule in rules:
-        for target in rule.supersedes:
-            if target not in seen and kind is None:
-                raise RuleError(f"{rule.path}: supersedes unknown rule {target}")
-    return RuleSet(rules)
+        if is_log_id(path.name.split("-", 1)[0]):
+            pending.append(path)
+            continue
+        env.append(parse_rule(yamlio.load(path), path, tax, known))
+    _check_unique_and_links(env, links=not pending and kind is None)
+    return RuleSet(env, pending, lambda p: parse_rule(yamlio.load(p), p, tax, known))

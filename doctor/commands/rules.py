@@ -93,6 +93,9 @@ def show_rule(rule_id: str, as_json: bool) -> None:
     console.print(f"[bold]{rule.id}[/] {rule.name}  "
                   f"[dim]{tr('sev_' + rule.severity.value)} · {rule.category} · {tr('area_' + rule.area)}[/]")
     console.print(f"[bold]{escape(rule.title.get())}[/]")
+    explanation = rule.explanation.get().strip()
+    if explanation not in (rule.docs.get("why").get().strip() if "why" in rule.docs else "", ""):
+        console.print(escape(explanation))
     for title, body in doc_sections(rule):
         console.print(f"\n[bold]{title}[/]")
         console.print(escape(body), soft_wrap=True)
