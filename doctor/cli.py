@@ -14,6 +14,7 @@ COMMANDS = {
     "check": "doctor.commands.check:command",
     "facts": "doctor.commands.facts:command",
     "rules": "doctor.commands.rules:group",
+    "run": "doctor.commands.run:command",
 }
 
 EPILOG = """\b

@@ -202,7 +202,10 @@ def _split_launcher(argv: List[str]) -> Tuple[Dict[str, str], str, int]:
         while j < len(argv) and argv[j].startswith("-") and argv[j] != "-m":
             j += 1
         if j + 1 < len(argv) and argv[j] == "-m":
-            return env, argv[j + 1].split(".")[0], j + 2
+            module = argv[j + 1]
+            # `python -m lmdeploy.cli` is lmdeploy; `python -m http.server` stays http.server.
+            head_module = module.split(".")[0]
+            return env, head_module if load_program(head_module) is not None else module, j + 2
         if j < len(argv):
             return env, "python", j
         return env, "python", j
