@@ -18,6 +18,7 @@ COMMANDS = {
     "rules": "doctor.commands.rules:group",
     "report": "doctor.commands.report:command",
     "completion": "doctor.commands.completion:command",
+    "run": "doctor.commands.run:command",
 }
 
 EPILOG = """\b

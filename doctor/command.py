@@ -369,7 +369,10 @@ def _split_launcher(argv: List[str]) -> Tuple[Dict[str, str], List[int], str, in
                 return env, env_indices, "python", j
             j += 2 if argv[j] in _PYTHON_OPTS_WITH_VALUE else 1
         if j + 1 < len(argv) and argv[j] == "-m":
-            return env, env_indices, argv[j + 1].split(".")[0], j + 2
+            # `python -m lmdeploy.cli` is lmdeploy; `python -m http.server` stays http.server.
+            module = argv[j + 1]
+            head_module = module.split(".")[0]
+            return env, env_indices, head_module if load_program(head_module) is not None else module, j + 2
         return env, env_indices, "python", j
     return env, env_indices, head, i + 1
 

@@ -69,6 +69,19 @@ class Text:
 # it, and fails on natural-language literals in doctor/render/ and doctor/commands/ that bypass this
 # table). Commands, flags, package names and units stay as they are in Chinese text.
 UI = {
+    # run output
+    "run_verdict_verified": {"en": "verified", "zh": "已验证可用"},
+    "run_verdict_not_verified": {"en": "not verified", "zh": "未能验证"},
+    "run_verdict_not_fixable": {"en": "cause found, not automatically fixable", "zh": "已找到原因，但无法自动修复"},
+    "run_verdict_dry_run": {"en": "dry run (nothing launched)", "zh": "演练（未启动任何进程）"},
+    "run_would_run": {"en": "would run", "zh": "将运行"},
+    "run_command_that_works": {"en": "command that works", "zh": "可用的命令"},
+    "run_exit_code": {"en": "exit code {code}", "zh": "退出码 {code}"},
+    "run_attempt": {"en": "attempt", "zh": "第几次"},
+    "run_cause": {"en": "cause", "zh": "原因"},
+    "run_nothing_to_run": {"en": "nothing to run: lmdoctor run -- COMMAND [ARGS…]", "zh": "没有要运行的命令：lmdoctor run -- 命令 [参数…]"},
+    "run_serving": {"en": "verified; serving in the foreground (Ctrl-C stops it and every process it started)",
+                    "zh": "已验证；服务在前台运行（Ctrl-C 会停止它及它启动的所有进程）"},
     # explain output
     "explain_lines": {"en": "lines", "zh": "行"},
     "explain_facts": {"en": "facts", "zh": "事实"},

@@ -12,7 +12,7 @@ import pytest
 
 from doctor.cli import COMMANDS, cli
 
-COMMAND_PATHS = [[], ["check"], ["facts"], ["report"], ["rules"], ["rules", "list"], ["rules", "show"], ["completion"], ["envs"], ["explain"]]
+COMMAND_PATHS = [[], ["check"], ["facts"], ["report"], ["rules"], ["rules", "list"], ["rules", "show"], ["completion"], ["envs"], ["explain"], ["run"]]
 # the seed scenarios: internlm2_5-7b-chat on an 8 GiB slice, InternVL2-26B AWQ on 24 GiB, the gradio
 # VLM demo fixed by `conda activate icamp3_demo`, the Streamlit inotify limit
 SEED_MARKERS = ("internlm2_5-7b-chat", "InternVL2-26B", "icamp3_demo", "inotify", "streamlit")
