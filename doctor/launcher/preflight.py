@@ -13,14 +13,33 @@ def _check(argv: List[str]):
     from doctor.gather import Sources, gather
     from doctor.ruleset import load_rules
     facts, planned = gather(Sources(planned=argv))
-    return check_report(load_rules().env_rules(), facts, planned), planned
+    return check_report(load_rules(kind="env").env_rules(), facts, planned), planned, facts
+
+
+def _fit_changes(facts) -> Dict[str, str]:
+    """The memory model's searched change when it predicts the launch fits only with it."""
+    fit = facts.value("fit.report") or {}
+    if fit.get("verdict") != "fits_with_changes":
+        return {}
+    return dict((fit.get("suggestion") or {}).get("changes") or {})
 
 
 def prepare(argv: List[str], apply: bool, say: Callable[[str], None]) -> Tuple[Command, Dict[str, str], Dict[str, Any]]:
     """Run the pre-flight; with ``apply``, apply automatic fixes of its errors (re-checking after each)."""
     env: Dict[str, str] = {}
     applied: List[dict] = []
-    report, planned = _check(argv)
+    report, planned, facts = _check(argv)
+    changes = _fit_changes(facts) if apply else {}
+    if changes:
+        # Applied onto the command as written, so launchers like `python3 -m lmdeploy` are kept.
+        for flag, value in changes.items():
+            planned = planned.with_flag(flag, value)
+        diff = [f"{flag} → {value}" for flag, value in changes.items()]
+        say("pre-flight fit: the launch as given runs out of GPU memory; applying the predicted change: "
+            + "; ".join(diff))
+        applied.append({"rule": "fit", "summary": "memory model: the cheapest change that fits", "safety": "auto",
+                        "diff": diff, "argv": list(planned.argv)})
+        report, planned, facts = _check(list(planned.argv))
     for _round in range(3):
         if not apply:
             break
@@ -32,7 +51,7 @@ def prepare(argv: List[str], apply: bool, say: Callable[[str], None]) -> Tuple[C
         say(f"pre-flight fix for {finding.rule} ({finding.title}): " + "; ".join(fix.diff or [fix.summary]))
         applied.append({"rule": finding.rule, **fix.to_json()})
         env.update(fix.env or {})
-        report, planned = _check(list(fix.argv))
+        report, planned, facts = _check(list(fix.argv))
     errors = [f for f in report.findings if f.severity is Severity.ERROR]
     warnings = [f for f in report.findings if f.severity is Severity.WARNING]
     say(f"pre-flight: {len(errors)} error(s), {len(warnings)} warning(s)" +
