@@ -101,7 +101,13 @@ def apply_edit(subject: Command, edit: Mapping[str, Any], facts: FactSet,
     cmd = subject
     env: Dict[str, str] = {}
     diff: List[str] = []
-    for flag, raw in (edit.get("set_flag") or {}).items():
+    flags = dict(edit.get("set_flag") or {})
+    if edit.get("set_flags_from"):
+        computed = facts.value(str(edit["set_flags_from"]))
+        if not isinstance(computed, dict) or not computed:
+            return None
+        flags.update({k: str(v) for k, v in computed.items()})
+    for flag, raw in flags.items():
         value = render(str(raw), facts, captures)
         if value is None or (cmd.table is not None and cmd.subcommand and cmd.spec(flag) is None):
             return None

@@ -23,7 +23,9 @@ match ``<id>-<name>.yaml`` all raise :class:`RuleError` naming the file. Schema,
         command: "pip install 'timm=={compat.timm.pin}'"   # optional, a template
         edit: {set_flag: {--cache-max-entry-count: "{suggest.kv_ratio}"}, add_flag: [...],
                remove_flag: [...], set_env: {NAME: VALUE},
-               set_model: "{suggest.awq_work_dir}"}   # optional: rewrite the subject command
+               set_model: "{suggest.awq_work_dir}",
+               set_flags_from: fit.suggestion_flags}   # optional: rewrite the subject command
+                                    # (set_flags_from names a fact holding {flag: value}, computed by code)
                                     # (with both command and edit, the fix is the command, then the
                                     #  rewritten subject: "quantize first, then serve the result")
         safety: auto | env | root | manual
@@ -61,7 +63,7 @@ TOP_KEYS = {"id", "name", "category", "severity", "confidence", "priority", "sup
             "explanation", "applies", "when", "log", "evidence", "fixes", "docs", "references", "tests", "status"}
 REQUIRED = ("id", "name", "category", "severity", "title", "explanation")
 FIX_KEYS = {"summary", "command", "edit", "safety", "when"}
-EDIT_KEYS = {"set_flag", "add_flag", "remove_flag", "set_env", "set_model"}
+EDIT_KEYS = {"set_flag", "set_flags_from", "add_flag", "remove_flag", "set_env", "set_model"}
 LOG_ID_RANGE = range(101, 200)
 DOC_KEYS = ("what", "why", "confirm", "fix")
 AREAS = ("python", "gpu", "memory", "host", "network", "command", "model", "runtime")
@@ -232,6 +234,8 @@ def _fix(data: Any, where: str, known_fact: Callable[[str], bool]) -> FixSpec:
             _check_template(str(value), f"{where}.edit.{key}", known_fact)
     if "set_model" in edit:
         _check_template(str(edit["set_model"]), f"{where}.edit.set_model", known_fact)
+    if "set_flags_from" in edit and not known_fact(str(edit["set_flags_from"])):
+        raise RuleError(f"{where}.edit.set_flags_from: unknown fact {edit['set_flags_from']!r}")
     if data.get("command") is not None:
         _check_template(str(data["command"]), f"{where}.command", known_fact)
     default_safety = "auto" if edit else "manual"

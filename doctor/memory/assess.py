@@ -268,6 +268,8 @@ def _serve_facts(report: Dict[str, Any], pred: Prediction, suggestion: Optional[
     if report["suggested_command"]:
         facts["fit.suggested_command"] = report["suggested_command"]
         facts["fit.suggested_changes"] = report["suggested_changes"]
+    if suggestion is not None and (report.get("suggestion") or {}).get("changes"):
+        facts["fit.suggestion_flags"] = dict(report["suggestion"]["changes"])
     if suggestion is not None:
         facts["fit.suggestion_kind"] = suggestion.kind
         facts["fit.suggestion_holds_session"] = suggestion.holds_session

@@ -54,6 +54,7 @@ FIT_FACTS = {
     "fit.hardware": "where the GPU numbers come from (live NVML, --vram, --gpu...)",
     "fit.suggested_command": "cheapest command that fits (quantize-then-serve when the weights cannot fit)",
     "fit.suggested_changes": "the suggested command's changes, e.g. `--cache-max-entry-count 0.8 → 0.4`",
+    "fit.suggestion_flags": "the suggested change as {flag: value}, for rule fixes (`edit: {set_flags_from: ...}`)",
     "fit.suggested_pipeline": "Python pipeline(...) equivalent of the suggested settings",
     "fit.suggestion_kind": "ratio | quant_policy | prefill | session_len | max_batch_size | tp | combined",
     "fit.suggestion_holds_session": "whether the suggested KV cache holds a full session",
