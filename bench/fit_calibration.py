@@ -21,7 +21,7 @@ from doctor.memory import calibration, semantics, terms  # noqa: E402
 
 
 def implied_overheads(rows):
-    """Overhead implied by two ready records of one setup that differ only in the ratio (PyTorch engine)."""
+    """Overhead implied by two ready records of one setup and free memory that differ only in the ratio (PyTorch)."""
     out = []
     for a, b in combinations([r for r in rows if r.measured_kind == "ready"], 2):
         ra, rb = a.record, b.record
@@ -29,7 +29,9 @@ def implied_overheads(rows):
         if ra["backend"] != "pytorch" or a.prediction.launch.quant_policy or b.prediction.launch.quant_policy:
             continue
         ratio_a, ratio_b = sa.pop("cache_max_entry_count"), sb.pop("cache_max_entry_count")
-        if sa != sb or ra["model"] != rb["model"] or ra["gpu"] != rb["gpu"] or ratio_a == ratio_b:
+        # Only a change of ratio on the same free memory isolates the overhead (different slices don't).
+        same_slice = abs(ra["free_mib_at_start"] - rb["free_mib_at_start"]) < 256
+        if sa != sb or ra["model"] != rb["model"] or ra["gpu"] != rb["gpu"] or ratio_a == ratio_b or not same_slice:
             continue
         p = a.prediction
         per_block = terms.pytorch_graph_bytes(p.launch.max_batch_size, p.shape.llm.vocab, 1) - \
