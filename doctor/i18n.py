@@ -124,6 +124,7 @@ UI = {
     "fit_words_model": {"en": "model", "zh": "模型"},
     "fit_words_gpu": {"en": "GPU", "zh": "GPU"},
     "fit_words_per_gpu": {"en": "per GPU", "zh": "每张 GPU"},
+    "fit_not_reached": {"en": "not reached: the launch fails before this is allocated", "zh": "未到达：启动在分配这部分之前就已失败"},
     "fit_eager_attention": {"en": "eager attention", "zh": "普通（eager）注意力"},
     "check_plan_needs_command": {"en": "note: --vram/--gpu/--gpu-slice/--backend plan a launch: give it after `--` (lmdoctor check --vram 24GiB -- lmdeploy serve api_server MODEL)", "zh": "注意：--vram/--gpu/--gpu-slice/--backend 用于规划一次启动，请在 `--` 之后给出命令（lmdoctor check --vram 24GiB -- lmdeploy serve api_server MODEL）"},
     # envs usage errors

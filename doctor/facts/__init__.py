@@ -91,7 +91,12 @@ class FactSet:
                 return Unknown(reason)
         if any(pattern_matches(p, name) for p in self.covered):
             return ABSENT
-        return Unknown("no probe observed it")
+        return Unknown(self._not_observed())
+
+    def _not_observed(self) -> str:
+        """Why a fact nobody covered is unknown: a saved snapshot simply lacks it (ports and the
+        inotify watch test are live-only), while on the live machine no probe looked."""
+        return "no probe observed it" if self.source == "live" else f"not in the snapshot {self.source}"
 
     def value(self, name: str, default: Any = None) -> Any:
         """Plain value for code that only cares about known facts."""
@@ -120,7 +125,7 @@ class FactSet:
                 return reason
         if any(patterns_overlap(p, pattern) for p in self.covered):
             return None
-        return "no probe observed it"
+        return self._not_observed()
 
     # -- building ----------------------------------------------------------------------------
     def merged(self, other: "FactSet") -> "FactSet":

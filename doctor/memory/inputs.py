@@ -50,7 +50,7 @@ def version_of(facts: FactSet, cmd) -> Tuple[str, str]:
     if given:
         source = "installed" if given == known(facts, "pkg.lmdeploy.version") else "--lmdeploy-version"
         return str(given), source
-    return semantics.NEWEST_KNOWN, f"assumed {semantics.NEWEST_KNOWN} (lmdeploy not installed here; pass --lmdeploy-version)"
+    return semantics.NEWEST_KNOWN, "assumed: lmdeploy is not installed here; pass --lmdeploy-version"
 
 
 def flash_attn(facts: FactSet) -> bool:

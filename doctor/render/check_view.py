@@ -13,7 +13,7 @@ from doctor.engine import needs_text
 from doctor.facts import FactSet
 from doctor.i18n import tr
 from doctor.model import Finding, Report, Severity
-from doctor.render.console import STYLES, make_console, marks
+from doctor.render.console import STYLES, make_console, marks, print_hanging
 
 AREA_ORDER = ["python", "gpu", "memory", "model", "command", "host", "network", "runtime"]
 
@@ -128,31 +128,24 @@ def _status(findings: List[Finding], unknown: bool) -> str:
     return "ok"
 
 
-def print_wrapped(console, text: str, pad: int, style: str = "") -> None:
-    """Indented, wrapped paragraph without trailing blanks (Padding pads every line to the width)."""
-    from rich.text import Text as RichText
-    for line in RichText(text, style=style).wrap(console, max(20, console.width - pad)):
-        line.rstrip()
-        console.print(RichText(" " * pad) + line, soft_wrap=True)
-
-
 def render_finding(console, f: Finding, m: Dict[str, str], indent: str = "    ") -> None:
     sev = f.severity.value
-    console.print(f"{indent}[{STYLES[sev]}]{m[sev]} {f.rule}[/] {escape(f.title)}")
+    pad = len(indent)
+    print_hanging(console, f"[{STYLES[sev]}]{m[sev]} {f.rule}[/] {escape(f.title)}", pad, 2)
     if f.explanation:
-        print_wrapped(console, f.explanation.strip(), len(indent) + 2, style="dim")
+        print_hanging(console, f"[dim]{escape(f.explanation.strip())}[/]", pad + 2, 0)
     for e in f.evidence:
         where = f"{tr('log_line', n=e.line)}: " if e.line is not None else ""
         console.print(f"{indent}  [dim]{tr('evidence')}:[/] {where}{escape(e.text)}", soft_wrap=True)
     for fix in f.fixes:
-        console.print(f"{indent}  [bold]{tr('fix')}:[/] {escape(fix.summary)}")
+        print_hanging(console, f"[bold]{tr('fix')}:[/] {escape(fix.summary)}", pad + 2, 5)
         for d in fix.diff or []:
             console.print(f"{indent}      [cyan]{escape(d)}[/]", soft_wrap=True)
         if fix.command:
             for line in fix.command.splitlines():
                 console.print(f"{indent}      $ {escape(line)}", soft_wrap=True)
     for other in f.also_matched:
-        console.print(f"{indent}  [dim]{escape(tr('also_matched', rule=other['rule'], title=other['title'], why=other['why_not']))}[/]")
+        print_hanging(console, f"[dim]{escape(tr('also_matched', rule=other['rule'], title=other['title'], why=other['why_not']))}[/]", pad + 2, 2)
 
 
 def is_problem(f: Finding) -> bool:
@@ -189,8 +182,8 @@ def render_check(report: Report, facts: FactSet, quiet: bool = False) -> None:
         for f in findings:
             render_finding(console, f, m)
         for u in unknowns:
-            console.print(f"    [{STYLES['unknown']}]{m['unknown']} {u.rule}[/] {escape(u.title)} "
-                          f"[dim]({tr('couldnt_check')}: {escape(needs_text(u))})[/]", soft_wrap=True)
+            print_hanging(console, f"[{STYLES['unknown']}]{m['unknown']} {u.rule}[/] {escape(u.title)} "
+                          f"[dim]({tr('couldnt_check')}: {escape(needs_text(u))})[/]", 4, 2)
     problems = any(is_problem(f) for f in report.findings) or report.unchecked
     if not quiet or problems:
         console.print(f"[bold]{tr('summary')}:[/] " + " · ".join(summary_counts(report)))

@@ -26,6 +26,19 @@ def make_console(stderr: bool = False, width: Optional[int] = None):
                    color_system=None if no_color else "auto")
 
 
+def print_hanging(console, markup: str, indent: int, hang: int = 2) -> None:
+    """Print a markup paragraph at ``indent`` columns, continuation lines ``hang`` further in.
+
+    Rich wraps a long line back to column 0, which breaks the outline the eye follows (mark, rule,
+    title); commands are not printed with this (they stay on one line so they can be copied)."""
+    from rich.text import Text as RichText
+    text = RichText.from_markup(markup)
+    lines = text.wrap(console, max(20, console.width - indent - hang))
+    for i, line in enumerate(lines):
+        line.rstrip()
+        console.print(RichText(" " * (indent + (hang if i else 0))) + line, soft_wrap=True)
+
+
 def marks() -> Dict[str, str]:
     encoding = (getattr(sys.stdout, "encoding", None) or "").lower()
     return _MARKS_UTF if encoding.startswith("utf") else _MARKS_ASCII

@@ -36,6 +36,9 @@ WORDS = {
     "per_gpu": Text(UI["fit_words_per_gpu"]),
 }
 
+# breakdown rows the engine sizes only after the weights are in: the stage that sizes them
+NOT_REACHED_STAGE = {"kv_cache_mib": "kv_cache", "runtime_mib": "runtime"}
+
 
 def _pad(label: str, width: int = 16) -> str:
     """Left-align in terminal cells (Chinese labels are two cells per character)."""
@@ -92,9 +95,14 @@ def summary(f: FactSet) -> str:
     lines: List[str] = [head, f"      {WORDS['model'].get()}: {(report.get('model') or {}).get('source')}",
                         f"      lmdeploy {eng.get('lmdeploy_version')} ({eng.get('version_source')}), {eng.get('backend')}"]
     breakdown = report.get("breakdown") or {}
+    reached = {s.get("stage") for s in report.get("stages") or []}
     for key in ("weights_mib", "vision_mib", "kv_cache_mib", "runtime_mib", "overhead_mib", "image_activation_mib"):
         value = breakdown.get(key)
         if not value and key in ("vision_mib", "image_activation_mib"):
+            continue
+        if not value and key in NOT_REACHED_STAGE and NOT_REACHED_STAGE[key] not in reached and report.get("failed_stage"):
+            # the engine fails before it sizes this part: a 0 here would read as "costs nothing"
+            lines.append(f"      {_pad(LABELS[key].get())}{'–':>11}   {Text(UI['fit_not_reached']).get()}")
             continue
         lines.append(f"      {_pad(LABELS[key].get())}{_gib(value):>11}   {_detail(key, report)}".rstrip())
     lines.append(f"      {_pad(LABELS['peak'].get())}{_gib(peak):>11}   {WORDS['of'].get()} {_gib(avail)} "
