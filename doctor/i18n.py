@@ -102,6 +102,9 @@ UI = {
     "explain_read_from_log": {"en": "Read from the log", "zh": "从日志读到"},
     "explain_couldnt": {"en": "couldn't check", "zh": "无法检查"},
     "explain_also_found": {"en": "Also found", "zh": "另外发现"},
+    "explain_ignored": {"en": "{n} rule(s) ignored (--ignore/--select or a config file).",
+                        "zh": "已忽略 {n} 条规则（--ignore/--select 或配置文件）。"},
+    "explain_backend": {"en": "backend", "zh": "后端"},
     "explain_served_at": {"en": "served at", "zh": "服务地址"},
     "explain_no_facts_conflict": {"en": "--no-facts cannot be combined with --facts, --python or --env", "zh": "--no-facts 不能与 --facts、--python 或 --env 同时使用"},
     # memory fit (check)
@@ -203,6 +206,10 @@ UI = {
     "err_invalid_rule_data": {"en": "invalid rule data: {error}", "zh": "规则数据无效：{error}"},
     "err_cannot_write": {"en": "cannot write {path}: {error}", "zh": "无法写入 {path}：{error}"},
     "err_cannot_read_log": {"en": "cannot read log {path}: {error}", "zh": "无法读取日志 {path}：{error}"},
+    "status_reading_log": {"en": "Reading the log…", "zh": "正在读取日志…"},
+    "status_scanning_envs": {"en": "Looking for Python environments…", "zh": "正在查找 Python 环境…"},
+    "status_waiting": {"en": "Attempt {n}: waiting for `{program}` to become ready…",
+                       "zh": "第 {n} 次尝试：等待 `{program}` 就绪…"},
     "status_gathering": {"en": "Looking at this machine…", "zh": "正在检查本机…"},
     # report (Markdown)
     "report_title": {"en": "lmdoctor report", "zh": "lmdoctor 诊断报告"},
@@ -210,6 +217,7 @@ UI = {
     "report_environment": {"en": "Environment", "zh": "环境"},
     "report_check": {"en": "Pre-flight (`lmdoctor check`)", "zh": "预检（`lmdoctor check`）"},
     "report_planned": {"en": "Planned command", "zh": "计划执行的命令"},
+    "report_explain": {"en": "Diagnosis of the log (`lmdoctor explain`)", "zh": "日志诊断（`lmdoctor explain`）"},
     "report_log": {"en": "Log", "zh": "日志"},
     "report_log_tail": {"en": "Last {n} of {total} lines of `{name}`:", "zh": "`{name}` 共 {total} 行，最后 {n} 行："},
     "report_no_explain": {"en": "`lmdoctor explain` is not available in this lmdoctor, so the log is not diagnosed here.",

@@ -30,7 +30,9 @@ from doctor.model import Report
 from doctor.redact import Redactor
 
 # name -> "module:function"; report order. Add one line to plug a command into `lmdoctor report`.
-sections: Dict[str, str] = {}
+sections: Dict[str, str] = {
+    "explain": "doctor.commands.explain:report_section",
+}
 
 TAIL_LINES = 40
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
