@@ -78,6 +78,7 @@ UI = {
     "run_command_that_works": {"en": "command that works", "zh": "可用的命令"},
     "run_exit_code": {"en": "exit code {code}", "zh": "退出码 {code}"},
     "run_attempt": {"en": "attempt", "zh": "第几次"},
+    "run_preflight": {"en": "pre-flight", "zh": "预检"},
     "run_cause": {"en": "cause", "zh": "原因"},
     "run_nothing_to_run": {"en": "nothing to run: lmdoctor run -- COMMAND [ARGS…]", "zh": "没有要运行的命令：lmdoctor run -- 命令 [参数…]"},
     "run_serving": {"en": "verified; serving in the foreground (Ctrl-C stops it and every process it started)",

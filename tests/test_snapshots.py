@@ -44,6 +44,14 @@ SCENARIOS = {
     "explain-port-in-use-quiet-ignored": ["explain", "--quiet", PORT_LOG, "--facts", "fixtures/facts/h100.json",
                                           "--ignore", "NET101"],
     "explain-healthy-quiet": ["explain", "--quiet", "fixtures/logs/healthy/api-server-healthy.log", "--no-facts"],
+    # run --dry-run: the pre-flight of a planned launch, judged with a snapshot; nothing is launched
+    "run-dry-run-8gib-internlm2_5-7b-chat": ["run", "--dry-run", "--facts", BALLAST, "--", "lmdeploy", "chat",
+                                             "/root/models/internlm2_5-7b-chat"],
+    "run-dry-run-apply-8gib-1_8b": ["run", "--dry-run", "--apply-preflight", "--facts", BALLAST, "--", "lmdeploy",
+                                    "serve", "api_server", "/root/models/internlm2_5-1_8b-chat",
+                                    "--cache-max-entry-count", "0.8"],
+    "run-dry-run-quiet-ignored": ["run", "--dry-run", "--quiet", "--ignore", "PY002", "--facts", BALLAST, "--",
+                                  "lmdeploy", "chat", "/root/models/internlm2_5-7b-chat"],
 }
 CASES = [(name, lang) for name in SCENARIOS for lang in ("en", "zh")]
 
