@@ -19,8 +19,8 @@ HELP_EPILOG = """\b
 Examples:
   # the seed crash (internlm2_5-7b-chat, TurboMind out of memory on a small slice): plan it first
   lmdoctor run --dry-run --facts facts.json -- lmdeploy chat /root/models/internlm2_5-7b-chat
-  lmdoctor run --apply-preflight -- lmdeploy serve api_server /root/models/internlm2_5-7b-chat \\
-      --cache-max-entry-count 0.8            (the memory model's change is applied before launching)
+  # or let the memory model's change (--cache-max-entry-count, --session-len) be applied first
+  lmdoctor run --apply-preflight -- lmdeploy serve api_server /root/models/internlm2_5-7b-chat
 \b
   # api_server on a taken port: explained as NET101, relaunched with --server-port 23334, verified
   lmdoctor run --verify-only -- lmdeploy serve api_server /root/models/internlm2_5-1_8b-chat --server-port 23333
