@@ -152,6 +152,7 @@ UI = {
     "facts_from": {"en": "facts from", "zh": "事实来源"},
     "live_machine": {"en": "this machine", "zh": "本机"},
     "log_line": {"en": "line {n}", "zh": "第 {n} 行"},
+    "superseded_by": {"en": "superseded by {rule}", "zh": "已被 {rule} 取代"},
     "also_matched": {"en": "also matched {rule}: {title} ({why})", "zh": "同时匹配 {rule}：{title}（{why}）"},
     # severities and statuses
     "sev_error": {"en": "error", "zh": "错误"},
