@@ -98,6 +98,9 @@ def test_report_diagnoses_the_log_and_redacts_the_explain_section(logs):
     assert leaked(r.out) == []
     raw = lmdoctor(*args, "--no-redact", *planned, env=USER_ENV).out
     assert PROXY_PW in raw and API_KEY in raw
+    ignored = lmdoctor(*args, "--ignore", "NET101", *planned, env=USER_ENV).out  # --ignore reaches the section
+    section = ignored.split("### Diagnosis of the log (`lmdoctor explain`)\n", 1)[1].split("\n### ", 1)[0]
+    assert "NET101" not in section and "no rule explains it" in section
 
 
 def test_run_dry_run_redacts_the_planned_command(tmp_path):

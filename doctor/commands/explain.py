@@ -102,7 +102,7 @@ def report_section(ctx: Any) -> Optional[Any]:
     from doctor.logs.pipeline import Options, run
     from doctor.render.markdown import explain_markdown
     from doctor.report import Section
-    rules, ignored = log_rules(quiet=True)
+    rules, ignored = log_rules(ctx.select, ctx.ignore, quiet=True)
     result = run(Options(path=ctx.log_name or "-", data=ctx.log_text.encode("utf-8"), facts_mode="given",
                          facts=ctx.facts, cmd=ctx.planned.shell() if ctx.planned is not None else None,
                          rules=rules))
