@@ -216,7 +216,7 @@ def rank(findings: List[Finding], rules: Mapping[str, Rule]) -> List[Finding]:
         while winner in beaten_by and hops < len(findings):
             winner, hops = beaten_by[winner], hops + 1
         by_rule[winner].also_matched.append({"rule": f.rule, "title": f.title,
-                                             "why_not": f"superseded by {beaten_by[f.rule]}"})
+                                             "why_not": tr("superseded_by", rule=beaten_by[f.rule])})
 
     def key(f: Finding) -> tuple:
         rule = rules.get(f.rule)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib
 import re
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 from doctor import __version__
 from doctor.command import Command
@@ -30,7 +30,9 @@ from doctor.model import Report
 from doctor.redact import Redactor
 
 # name -> "module:function"; report order. Add one line to plug a command into `lmdoctor report`.
-sections: Dict[str, str] = {}
+sections: Dict[str, str] = {
+    "explain": "doctor.commands.explain:report_section",
+}
 
 TAIL_LINES = 40
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
@@ -44,6 +46,8 @@ class SectionContext:
     log_text: Optional[str]         # the whole log, if one was given (unredacted)
     log_name: Optional[str]         # its name as the user gave it ("-" for stdin)
     redactor: Redactor              # use it on anything you quote that did not come from a rule
+    select: Sequence[str] = ()      # --select / --ignore of the command line (config files are read
+    ignore: Sequence[str] = ()      # by doctor.config itself), for sections that run rules
 
 
 @dataclass

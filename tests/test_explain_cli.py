@@ -44,7 +44,8 @@ def test_seed_weights_oom_says_the_cache_ratio_cannot_help_and_quantizes_first()
         "lmdeploy lite auto_awq /root/models/internlm2_5-7b-chat --work-dir /root/models/internlm2_5-7b-chat-4bit",
         "lmdeploy chat /root/models/internlm2_5-7b-chat-4bit --model-format awq"]
     assert run.json()["subject"] == {"command": "lmdeploy chat /root/models/internlm2_5-7b-chat",
-                                     "source": "log line 98", "lmdeploy_version": None}
+                                     "source": "log line 98", "line": 98,
+                                     "lmdeploy_version": None}
 
 
 def test_human_output_has_panel_evidence_and_copyable_fix_commands():

@@ -123,3 +123,23 @@ def test_bash_script_really_completes(run_lmdoctor, tmp_path):
     out = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["list"]
+
+
+@pytest.mark.parametrize("path,markers", [
+    (["explain"], ("internlm2_5-7b-chat", "MEM101", "23333", "NET101")),      # the seed OOM, the taken port
+    (["run"], ("internlm2_5-7b-chat", "--server-port 23334", "streamlit", "inotify")),
+    (["envs"], ("icamp3_demo", "internlm-xcomposer2-vl-1_8b", "InternVL2-2B")),
+    (["report"], ("internlm2_5-7b-chat", "InternVL2-26B", "Aborted (core dumped)", "inotify")),
+])
+def test_help_of_the_diagnosing_commands_shows_their_seed_scenarios(run_lmdoctor, path, markers):
+    out = run_lmdoctor(*path, "--help").out
+    for marker in markers:
+        assert marker in out, f"`{' '.join(path)} --help` lacks {marker}"
+
+
+@pytest.mark.parametrize("path", COMMAND_PATHS, ids=lambda p: " ".join(p) or "lmdoctor")
+def test_rule_ids_in_help_exist(run_lmdoctor, path):
+    from doctor.ruleset import load_rules
+    known = {r.id for r in load_rules().rules}
+    mentioned = set(re.findall(r"\b(?:PY|GPU|MEM|HOST|NET|CMD|MODEL|RUN)\d{3}\b", run_lmdoctor(*path, "--help").out))
+    assert mentioned <= known, f"unknown rule IDs in help: {sorted(mentioned - known)}"

@@ -55,7 +55,10 @@ def test_report_has_every_part_and_exits_0(run_lmdoctor, planted_log):
     assert "| GPU 0 | NVIDIA H100 80GB HBM3 sm90, 8.0 GiB free of 79.6 GiB; other processes hold 71.2 GiB |" in md
     assert "| NVIDIA | driver 580.159.04 (CUDA ≤ 13.0) |" in md
     assert f"lmdeploy chat /root/models/internlm2_5-7b-chat --api-keys {MASK}" in md
-    assert "`lmdoctor explain` is not available" in md
+    # the explain section diagnoses the log with the facts check saw; the raw tail is then folded
+    explain = md.split("### Diagnosis of the log (`lmdoctor explain`)\n", 1)[1].split("\n### ", 1)[0]
+    assert explain.lstrip().startswith("- ✗ **MEM104** Another process holds most of the GPU memory")
+    assert "<details><summary>Last 40 of" in md
     # the last 40 lines of the log, in a fenced block, with the real root-cause line
     lines = re.search(r"```+text\n(.*?)\n```+", md, re.S).group(1).splitlines()
     assert len(lines) == 40
@@ -89,7 +92,7 @@ def test_output_file_and_chinese(run_lmdoctor, tmp_path):
     md = out.read_text(encoding="utf-8")
     for heading in ("## lmdoctor 诊断报告", "### 环境", "### 计划执行的命令", "### 预检（`lmdoctor check`）", "### 日志"):
         assert heading in md
-    assert "此版本的 lmdoctor 没有 `lmdoctor explain`" in md
+    assert "### 日志诊断（`lmdoctor explain`）\n\n- ✗ **MEM104** 另一个进程占用了大部分显存" in md
     assert run_lmdoctor("report", "--facts", BALLAST, "-q", "-o", str(out)).err == ""
 
 

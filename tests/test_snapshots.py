@@ -16,6 +16,8 @@ from conftest import REPO
 SNAPSHOTS = REPO / "tests" / "snapshots"
 BLESS = bool(os.environ.get("LMDOCTOR_BLESS"))
 BALLAST = "fixtures/facts/h100-ballast-8gib-free.json"
+SEED_OOM = "fixtures/logs/oom_weight_load/seed-000-internlm2_5-7b-chat-turbomind.log"
+PORT_LOG = "fixtures/logs/port_in_use/api-server-port-in-use.log"
 
 SCENARIOS = {
     "check-cpu-no-gpu": ["check", "--facts", "fixtures/facts/cpu-no-gpu.json"],
@@ -35,6 +37,21 @@ SCENARIOS = {
     "report-8gib-internlm2_5-7b-chat": ["report", "fixtures/report/internlm2_5-7b-chat-tm-oom.log", "--facts", BALLAST,
                                         "--", "lmdeploy", "chat", "/root/models/internlm2_5-7b-chat"],
     "rules-show-GPU001": ["rules", "show", "GPU001"],
+    # explain: the seed TurboMind OOM and the port-in-use log, judged with real snapshots
+    "explain-seed-oom-h100": ["explain", SEED_OOM, "--facts", "fixtures/facts/h100.json"],
+    "explain-seed-oom-8gib": ["explain", SEED_OOM, "--facts", BALLAST],
+    "explain-port-in-use": ["explain", PORT_LOG, "--facts", "fixtures/facts/h100.json"],
+    "explain-port-in-use-quiet-ignored": ["explain", "--quiet", PORT_LOG, "--facts", "fixtures/facts/h100.json",
+                                          "--ignore", "NET101"],
+    "explain-healthy-quiet": ["explain", "--quiet", "fixtures/logs/healthy/api-server-healthy.log", "--no-facts"],
+    # run --dry-run: the pre-flight of a planned launch, judged with a snapshot; nothing is launched
+    "run-dry-run-8gib-internlm2_5-7b-chat": ["run", "--dry-run", "--facts", BALLAST, "--", "lmdeploy", "chat",
+                                             "/root/models/internlm2_5-7b-chat"],
+    "run-dry-run-apply-8gib-1_8b": ["run", "--dry-run", "--apply-preflight", "--facts", BALLAST, "--", "lmdeploy",
+                                    "serve", "api_server", "/root/models/internlm2_5-1_8b-chat",
+                                    "--cache-max-entry-count", "0.8"],
+    "run-dry-run-quiet-ignored": ["run", "--dry-run", "--quiet", "--ignore", "PY002", "--facts", BALLAST, "--",
+                                  "lmdeploy", "chat", "/root/models/internlm2_5-7b-chat"],
 }
 CASES = [(name, lang) for name in SCENARIOS for lang in ("en", "zh")]
 

@@ -81,10 +81,12 @@ def command(as_json: bool, python: Optional[str], env_name: Optional[str], facts
     sys.exit(report.exit_code(strict))
 
 
-def evaluate(sources, select: Sequence[str] = (), ignore: Sequence[str] = (), quiet: bool = False):
+def evaluate(sources, select: Sequence[str] = (), ignore: Sequence[str] = (), quiet: bool = False,
+             kind: Optional[str] = "env"):
     """What `check` computes — (Report, FactSet, planned Command or None) — shared with `report`.
 
     The rule selection is applied first so a bad --select/--ignore fails before any probing.
+    ``kind=None`` (report) loads the log rules too, so --ignore may name them for its explain part.
     """
     from doctor.gather import gather_in_background
 
@@ -96,7 +98,7 @@ def evaluate(sources, select: Sequence[str] = (), ignore: Sequence[str] = (), qu
     from doctor.render.console import status
     from doctor.ruleset import load_rules
 
-    catalogue = load_rules(kind="env")
+    catalogue = load_rules(kind=kind)
     rules, ignored = select_rules(catalogue.env_rules(), select, ignore, quiet, known=catalogue.rules)
     with status(tr("status_gathering")):
         facts, subject = observed()

@@ -38,6 +38,12 @@ def quiet_option(fn: Callable) -> Callable:
                         help="Print only problems (errors, warnings, couldn't check); nothing when healthy.")(fn)
 
 
+def redact_option(fn: Callable) -> Callable:
+    """--no-redact: output that may be pasted somewhere is redacted by default (doctor/redact.py)."""
+    return click.option("--no-redact", is_flag=True,
+                        help="Keep secrets, home directories and user names in the output (do not share it).")(fn)
+
+
 def lang_option(fn: Callable) -> Callable:
     """--lang on every subcommand too (`lmdoctor rules show GPU001 --lang zh`), same as the global one."""
     def set_language(ctx: click.Context, param: click.Parameter, value: Optional[str]) -> None:

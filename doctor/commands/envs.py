@@ -8,7 +8,7 @@ from typing import Optional, Tuple
 import click
 
 from doctor.i18n import tr
-from doctor.commands.common import fail_usage, input_errors, json_option
+from doctor.commands.common import fail_usage, input_errors, json_option, lang_option, quiet_option
 
 HELP_EPILOG = """\b
 Examples:
@@ -37,10 +37,12 @@ Exit codes: 0 a ready env exists, 3 only envs with warnings, 1 none suitable (or
 @click.option("--facts", "facts_file", metavar="FILE",
               help="Take the GPU and driver facts from a saved snapshot (`lmdoctor facts --json`).")
 @click.option("--verbose", "-v", is_flag=True, help="List every reason and problem of every env.")
+@quiet_option
+@lang_option
 @click.argument("planned", nargs=-1, type=click.UNPROCESSED)
 @input_errors
 def command(as_json: bool, for_job: bool, model: Optional[str], paths: Tuple[str, ...], depth: int,
-            no_discover: bool, facts_file: Optional[str], verbose: bool, planned: Tuple[str, ...]) -> None:
+            no_discover: bool, facts_file: Optional[str], verbose: bool, quiet: bool, planned: Tuple[str, ...]) -> None:
     """Find the Python environment on this machine that will run a job (without activating any)."""
     from doctor.envs.job import Job
     from doctor.envs.score import live_machine_facts, machine_only
@@ -62,11 +64,13 @@ def command(as_json: bool, for_job: bool, model: Optional[str], paths: Tuple[str
             machine = machine.merged(live_machine_facts(job, environ, cwd, probes=("model",)))
     else:
         machine = live_machine_facts(job, environ, cwd)
-    result = survey(job, machine, environ, cwd, paths=paths, defaults=not no_discover, depth=depth)
+    from doctor.render.console import status
+    with status(tr("status_scanning_envs")):
+        result = survey(job, machine, environ, cwd, paths=paths, defaults=not no_discover, depth=depth)
     if as_json:
         from doctor.render import print_json
         print_json(result.to_json())
     else:
         from doctor.render.envs_view import render_envs
-        render_envs(result, verbose=verbose)
+        render_envs(result, verbose=verbose, quiet=quiet)
     sys.exit(result.exit_code)

@@ -68,9 +68,10 @@ def command(log: Optional[str], python: Optional[str], env_name: Optional[str], 
     planned = click.get_current_context().meta.get(PLANNED_KEY) or None
     log_text = read_log(log) if log else None
     check, facts, subject = evaluate(Sources(python=python, env=env_name, facts_file=facts_file, planned=planned,
-                                             lmdeploy_version=lmdeploy_version), select, ignore, quiet)
+                                             lmdeploy_version=lmdeploy_version), select, ignore, quiet,
+                                    kind=None)
     ctx = SectionContext(facts=facts, check=check, planned=subject, log_text=log_text, log_name=log,
-                         redactor=Redactor(enabled=not no_redact))
+                         redactor=Redactor(enabled=not no_redact), select=select, ignore=ignore)
     document = build(ctx)
     if output:
         try:

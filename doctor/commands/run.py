@@ -12,16 +12,25 @@ import click
 from doctor.i18n import tr
 
 from doctor import exitcodes
-from doctor.commands.common import fail_usage, input_errors, json_option
+from doctor.commands.common import (fail_usage, input_errors, json_option, lang_option, quiet_option,
+                                    redact_option, select_rules, selection_options)
 
 HELP_EPILOG = """\b
 Examples:
-  lmdoctor run -- lmdeploy serve api_server /root/models/internlm2_5-1_8b-chat --cache-max-entry-count 0.9
-  lmdoctor run --verify-only --json -- lmdeploy serve api_server MODEL --server-port 23333
-  lmdoctor run --dry-run -- streamlit run app.py --server.port 6006
-  lmdoctor run --apply-preflight -- lmdeploy serve gradio /share/new_models/OpenGVLab/InternVL2-2B
+  # the seed crash (internlm2_5-7b-chat, TurboMind out of memory on a small slice): plan it first
+  lmdoctor run --dry-run --facts facts.json -- lmdeploy chat /root/models/internlm2_5-7b-chat
+  # or let the memory model's change (--cache-max-entry-count, --session-len) be applied first
+  lmdoctor run --apply-preflight -- lmdeploy serve api_server /root/models/internlm2_5-7b-chat
+\b
+  # api_server on a taken port: explained as NET101, relaunched with --server-port 23334, verified
+  lmdoctor run --verify-only -- lmdeploy serve api_server /root/models/internlm2_5-1_8b-chat --server-port 23333
+\b
+  # the Streamlit demo on a shared container: port taken → a free port; inotify limit →
+  # --server.fileWatcherType none
   lmdoctor run -- streamlit run /root/demo/Tutorial/tools/streamlit_demo.py --server.port 6006
-                                    (port taken → another free port; inotify limit → --server.fileWatcherType none)
+\b
+  lmdoctor run --json --verify-only -- lmdeploy serve api_server MODEL   # scripts (secrets redacted)
+  lmdoctor run --quiet --ignore NET002 -- lmdeploy serve gradio /share/new_models/OpenGVLab/InternVL2-2B
 
 \b
 What it may change by itself: only the launched command's flags and environment (e.g.
@@ -34,8 +43,15 @@ Exit codes: 0 verified (or the verified server's own exit code in the foreground
 """
 
 
-def _say(msg: str) -> None:
-    click.echo(f"lmdoctor: {msg}", err=True)
+class _CurrentStderr:
+    """The child's mirrored output goes to whatever ``sys.stderr`` is at the time of writing, so that
+    it scrolls above the status line (rich redirects sys.stderr while the line is shown)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 @click.command("run", epilog=HELP_EPILOG, context_settings={"ignore_unknown_options": True})
@@ -51,25 +67,46 @@ def _say(msg: str) -> None:
 @click.option("--no-chat-check", is_flag=True, help="Verify lmdeploy's api_server by /v1/models only.")
 @click.option("--log-dir", type=click.Path(file_okay=False), help="Where attempt logs go (default: a new temp dir).")
 @click.option("--quiet-child", is_flag=True, help="Do not mirror the command's output.")
+@click.option("--facts", "facts_file", metavar="FILE",
+              help="Pre-flight and diagnose with a saved snapshot (`lmdoctor facts --json`) instead of this "
+                   "machine; for planning with --dry-run.")
+@quiet_option
+@selection_options
+@redact_option
+@lang_option
 @click.argument("argv", nargs=-1, type=click.UNPROCESSED, required=True)
 @input_errors
 def command(as_json: bool, attempts: int, timeout_s: Optional[float], budget_s: float, verify_only: bool,
             dry_run: bool, apply_preflight: bool, allow_env_changes: bool, no_chat_check: bool,
-            log_dir: Optional[str], quiet_child: bool, argv: Tuple[str, ...]) -> None:
+            log_dir: Optional[str], quiet_child: bool, facts_file: Optional[str], quiet: bool,
+            select: Tuple[str, ...], ignore: Tuple[str, ...], no_redact: bool, argv: Tuple[str, ...]) -> None:
     """Launch a command; on failure explain it, apply the fix and re-run it to verify."""
-    from doctor.command import parse
     from doctor.launcher import preflight
     from doctor.launcher.loop import NOT_FIXABLE, VERIFIED, Options, run_loop, serve_foreground
+    from doctor.redact import Redactor
+    from doctor.render.console import status
+    from doctor.ruleset import load_rules
 
     args: List[str] = list(argv)
     if args and args[0] == "--":
         args = args[1:]
     if not args:
         fail_usage(tr("run_nothing_to_run"))
-    planned, env, pre = preflight.prepare(args, apply=apply_preflight, say=_say)
+    redactor = Redactor(enabled=not no_redact)
+    redactor.learn(args)
+
+    def say(msg: str) -> None:  # lmdoctor's own progress lines: stderr, redacted, none with --quiet/--dry-run
+        if not (quiet or dry_run):
+            click.echo(f"lmdoctor: {redactor.text(msg)}", err=True)
+
+    catalogue = load_rules()
+    env_rules, ignored = select_rules(catalogue.env_rules(), select, ignore, quiet, known=catalogue.rules)
+    log_rules, ignored_log = select_rules(catalogue.log_rules(), select, ignore, True, known=catalogue.rules)
+    planned, env, pre = preflight.prepare(args, apply=apply_preflight, say=say, facts_file=facts_file, rules=env_rules)
     if dry_run:
         doc = preflight.dry_run_document(planned, env, pre)
-        _emit(doc, as_json)
+        doc["ignored"] = ignored + ignored_log
+        _emit(redactor.data(doc), as_json, quiet)
         sys.exit(exitcodes.OK)
     log_dir = log_dir or tempfile.mkdtemp(prefix="lmdoctor-run-")
     os.makedirs(log_dir, exist_ok=True)
@@ -81,15 +118,17 @@ def command(as_json: bool, attempts: int, timeout_s: Optional[float], budget_s: 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     opts = Options(attempts=attempts, timeout_s=timeout_s, budget_s=budget_s, verify_only=verify_only,
                    allow_env_changes=allow_env_changes, chat_check=not no_chat_check, log_dir=log_dir,
-                   echo=None if quiet_child else sys.stderr, say=_say)
-    from doctor.launcher.diagnose import explain_attempt
+                   echo=None if quiet_child else _CurrentStderr(), say=say,
+                   waiting=lambda n, program: status(tr("status_waiting", n=n, program=program)))
+    from doctor.launcher.diagnose import explainer
     transcript = None
     try:
-        transcript = run_loop(planned, env, explain_attempt, opts, stop)
+        transcript = run_loop(planned, env, explainer(facts_file, log_rules), opts, stop)
         doc = preflight.transcript_document(transcript, pre, log_dir)
-        _emit(doc, as_json)
+        doc["ignored"] = ignored + ignored_log
+        _emit(redactor.data(doc), as_json, quiet)
         if transcript.verdict == VERIFIED and transcript.child is not None:
-            _say(tr("run_serving"))
+            say(tr("run_serving"))
             code = serve_foreground(transcript.child, stop)
             sys.exit(code)
         if stop[0]:
@@ -102,10 +141,10 @@ def command(as_json: bool, attempts: int, timeout_s: Optional[float], budget_s: 
             signal.signal(s, handler)
 
 
-def _emit(doc: dict, as_json: bool) -> None:
+def _emit(doc: dict, as_json: bool, quiet: bool) -> None:
     if as_json:
         from doctor.render import print_json
         print_json(doc)
     else:
         from doctor.render.run_view import render_run
-        render_run(doc)
+        render_run(doc, quiet=quiet)

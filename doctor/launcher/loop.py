@@ -13,8 +13,9 @@ import shlex
 import signal
 import subprocess
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Callable, Dict, IO, List, Optional, Tuple
+from typing import Any, Callable, ContextManager, Dict, IO, List, Optional, Tuple
 
 from doctor.command import Command, parse
 from doctor.launcher.process import Child
@@ -38,6 +39,8 @@ class Options:
     log_dir: str = "."
     echo: Optional[IO[str]] = None           # where the child's output is mirrored live
     say: Callable[[str], None] = lambda _msg: None   # lmdoctor's own progress lines
+    # the status line while an attempt is waited for: (attempt number, program) -> context manager
+    waiting: Callable[[int, str], ContextManager[Any]] = lambda _number, _program: nullcontext()
 
 
 @dataclass
@@ -145,7 +148,8 @@ def run_loop(cmd: Command, env: Dict[str, str], diagnose: Optional[Diagnoser], o
             with open(log, "a", encoding="utf-8") as fh:
                 fh.write(f"{exc}\n")
         else:
-            attempt.outcome = wait_outcome(child, spec, watcher, timeout, stop_flag)
+            with opts.waiting(number, planned.program or current_argv[0]):
+                attempt.outcome = wait_outcome(child, spec, watcher, timeout, stop_flag)
             attempt.pids = sorted(child.known_pids)
         outcome = attempt.outcome
         opts.say(f"attempt {number}: {outcome.kind}" + (f" ({outcome.ready_by or outcome.detail})"

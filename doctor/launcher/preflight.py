@@ -1,19 +1,20 @@
 """What `run` does before launching (the `check` pre-flight on the planned command) and the documents it prints."""
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from doctor import __version__, exitcodes
 from doctor.command import Command, parse
 from doctor.model import SCHEMA_VERSION, Safety, Severity
 
 
-def _check(argv: List[str]):
+def _check(argv: List[str], facts_file: Optional[str] = None, rules: Optional[List] = None):
     from doctor.engine import check_report
     from doctor.gather import Sources, gather
     from doctor.ruleset import load_rules
-    facts, planned = gather(Sources(planned=argv))
-    return check_report(load_rules(kind="env").env_rules(), facts, planned), planned, facts
+    facts, planned = gather(Sources(planned=argv, facts_file=facts_file))
+    rules = load_rules(kind="env").env_rules() if rules is None else rules
+    return check_report(rules, facts, planned), planned, facts
 
 
 def _fit_changes(facts) -> Dict[str, str]:
@@ -24,11 +25,18 @@ def _fit_changes(facts) -> Dict[str, str]:
     return dict((fit.get("suggestion") or {}).get("changes") or {})
 
 
-def prepare(argv: List[str], apply: bool, say: Callable[[str], None]) -> Tuple[Command, Dict[str, str], Dict[str, Any]]:
-    """Run the pre-flight; with ``apply``, apply automatic fixes of its errors (re-checking after each)."""
+def prepare(argv: List[str], apply: bool, say: Callable[[str], None], facts_file: Optional[str] = None,
+            rules: Optional[List] = None) -> Tuple[Command, Dict[str, str], Dict[str, Any]]:
+    """Run the pre-flight; with ``apply``, apply automatic fixes of its errors (re-checking after each).
+
+    ``facts_file``: judge a saved snapshot instead of this machine (planning with --dry-run);
+    ``rules``: the environment rules left by --select/--ignore and the config files."""
     env: Dict[str, str] = {}
     applied: List[dict] = []
-    report, planned, facts = _check(argv)
+
+    def _check_here(args: List[str]):
+        return _check(args, facts_file, rules)
+    report, planned, facts = _check_here(argv)
     changes = _fit_changes(facts) if apply else {}
     if changes:
         # Applied onto the command as written, so launchers like `python3 -m lmdeploy` are kept.
@@ -39,7 +47,7 @@ def prepare(argv: List[str], apply: bool, say: Callable[[str], None]) -> Tuple[C
             + "; ".join(diff))
         applied.append({"rule": "fit", "summary": "memory model: the cheapest change that fits", "safety": "auto",
                         "diff": diff, "argv": list(planned.argv)})
-        report, planned, facts = _check(list(planned.argv))
+        report, planned, facts = _check_here(list(planned.argv))
     for _round in range(3):
         if not apply:
             break
@@ -51,7 +59,7 @@ def prepare(argv: List[str], apply: bool, say: Callable[[str], None]) -> Tuple[C
         say(f"pre-flight fix for {finding.rule} ({finding.title}): " + "; ".join(fix.diff or [fix.summary]))
         applied.append({"rule": finding.rule, **fix.to_json()})
         env.update(fix.env or {})
-        report, planned, facts = _check(list(fix.argv))
+        report, planned, facts = _check_here(list(fix.argv))
     errors = [f for f in report.findings if f.severity is Severity.ERROR]
     warnings = [f for f in report.findings if f.severity is Severity.WARNING]
     say(f"pre-flight: {len(errors)} error(s), {len(warnings)} warning(s)" +

@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from doctor.facts import FactSet
 from doctor.logs import fusion, suggest
@@ -32,6 +32,7 @@ class Options:
     show_all: bool = False
     workers: Optional[int] = None         # None: automatic; 1: never fork
     rules: Optional[List[Rule]] = None
+    after_fork: Optional[Callable[[], None]] = None   # runs once no worker will be forked (progress line)
 
 
 @dataclass
@@ -80,6 +81,8 @@ def run(opts: Options) -> Result:
         started: List[fusion.LiveFacts] = []
 
         def start_live() -> None:  # after any fork: forking a process that has threads is unsafe
+            if opts.after_fork is not None:
+                opts.after_fork()
             if opts.facts_mode == "live":
                 started.append(fusion.LiveFacts(opts.python, opts.env))
 
@@ -113,7 +116,7 @@ def _report(opts: Options, an: LogAnalysis, facts: FactSet, dx: Diagnosis, subje
     report.extra["log_facts"] = {k: v for k, v in sorted(log.items())
                                  if k not in ("log.source", "log.lines") and v not in (None, [], "")}
     report.extra["subject"] = None if subject is None else {
-        "command": subject.command.shell(), "source": subject.source,
+        "command": subject.command.shell(), "source": subject.source, "line": subject.line,
         "lmdeploy_version": subject.command.version,
     }
     report.extra["facts_source"] = facts.source if opts.facts_mode != "none" else "none"

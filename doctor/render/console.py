@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import contextmanager
-from typing import Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, Optional
 
 _MARKS_UTF = {"ok": "✓", "error": "✗", "warning": "!", "info": "i", "unknown": "?"}
 _MARKS_ASCII = {"ok": "ok", "error": "x", "warning": "!", "info": "i", "unknown": "?"}
@@ -54,3 +54,21 @@ def status(message: str) -> Iterator[None]:
         return
     with make_console(stderr=True).status(message, spinner="dots"):
         yield
+
+
+class StatusLine:
+    """:func:`status` started and stopped by hand, for a line that may only begin part-way (after
+    explain's worker processes are forked) or be replaced (`run`: one line per attempt)."""
+
+    def __init__(self) -> None:
+        self._active: Optional[Any] = None
+
+    def start(self, message: str) -> None:
+        self.stop()
+        self._active = status(message)
+        self._active.__enter__()
+
+    def stop(self) -> None:
+        if self._active is not None:
+            active, self._active = self._active, None
+            active.__exit__(None, None, None)

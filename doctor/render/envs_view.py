@@ -17,10 +17,21 @@ from doctor.render.console import STYLES, make_console, marks
 _STATUS = {"ready": "ok", "warnings": "warning", "unsuitable": "error", "broken": "error"}
 
 
-def render_envs(result: Survey, verbose: bool = False) -> None:
+def render_envs(result: Survey, verbose: bool = False, quiet: bool = False) -> None:
+    """``quiet``: only problems — nothing when a ready env exists; otherwise the one line saying
+    none is ready (or none was found) and the folders that could not be examined."""
     # Off a terminal the table keeps its natural width (no wrapped paths or commands in logs and pipes).
     console = make_console(width=None if sys.stdout.isatty() else 400)
     m = marks()
+    if quiet:
+        best = result.best
+        if best is None:
+            console.print(f"[{STYLES['error']}]{text(UI, 'none_ready' if result.verdicts else 'none_found')}[/]")
+        elif best.verdict != "ready":
+            console.print(f"[{STYLES['warning']}]{m['warning']}[/] {text(UI, 'best')}: {escape(best.env.name)} "
+                          f"({text(UI, best.verdict)}) — {escape(best.main_reason)}", soft_wrap=True)
+        _not_scanned(console, result, m)
+        return
     console.print(f"[bold]{text(UI, 'title')}[/] [dim]({text(UI, 'for_job')}: {escape(result.job.describe())})[/]",
                   soft_wrap=True)
     if not result.verdicts:
@@ -70,11 +81,16 @@ def render_envs(result: Survey, verbose: bool = False) -> None:
             if b.run:
                 console.print(f"    {text(UI, 'or_run')}:")
                 console.print(f"      $ {escape(b.run)}", soft_wrap=True)
+    _not_scanned(console, result, m)
+    if sys.stdout.isatty():  # the scan time varies from run to run: not in piped output (scripts, snapshots)
+        console.print(f"[dim]{text(UI, 'scanned', n=len(result.verdicts), ms=round(result.total_ms))}[/]")
+
+
+def _not_scanned(console, result: Survey, m) -> None:
     if result.problems:
         console.print(f"[{STYLES['unknown']}]{m['unknown']}[/] {text(UI, 'not_scanned')}:")
         for p in result.problems:
             console.print(f"    {escape(p.text)}", soft_wrap=True)
-    console.print(f"[dim]{text(UI, 'scanned', n=len(result.verdicts), ms=round(result.total_ms))}[/]")
 
 
 def _any_active(result: Survey) -> bool:

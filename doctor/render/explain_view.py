@@ -2,6 +2,9 @@
 
 The panel holds what to read (cause, evidence lines with their numbers, consequences, what else
 matched); fix commands are printed outside it, on their own lines, so they can be copied.
+
+It renders the JSON document (the same one ``--json`` prints), after redaction: what a person
+sees and what a script reads can never disagree, and a secret masked in one is masked in both.
 """
 from __future__ import annotations
 
@@ -12,106 +15,120 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.text import Text as RichText
 
-from doctor.engine import needs_text
-from doctor.i18n import UI as I18N_UI
-from doctor.i18n import Text
-from doctor.model import Finding, Severity
+from doctor.i18n import tr
 from doctor.render.console import STYLES, make_console, marks
 
-UI = {key: Text(I18N_UI["explain_" + key]) for key in (
-    "lines", "facts", "this_machine", "no_facts", "launch", "evidence", "consequences", "also", "fix", "repeated", "harmless", "no_failure", "hidden", "unexplained", "suspicious", "attach", "read_from_log", "couldnt", "also_found")}
-
+# log facts summarised on the last line: (fact, label key or None for the fact's own label)
 FACT_SUMMARY = (("log.lmdeploy_version", "lmdeploy"), ("log.python_version", "Python"),
                 ("log.pkg.torch.version", "torch"), ("log.pkg.transformers.version", "transformers"),
-                ("log.pkg.triton.version", "triton"), ("log.backend", "backend"), ("log.server_url", I18N_UI["explain_served_at"]["en"]))
+                ("log.pkg.triton.version", "triton"), ("log.backend", "explain_backend"),
+                ("log.server_url", "explain_served_at"))
 
 
-def _t(key: str, **fmt: Any) -> str:
-    text = UI[key].get()
-    return text.format(**fmt) if fmt else text
+def _sev(severity: str) -> str:
+    return tr("sev_" + severity)
 
 
-def _panel_body(f: Finding) -> Group:
-    parts: List[Any] = [RichText(f.title, style="bold")]
-    if f.explanation:
-        parts += [RichText(""), RichText(f.explanation.strip(), style="dim")]
-    parts += [RichText(""), RichText(_t("evidence"), style="bold")]
-    for e in f.evidence:
-        where = f"{e.line:>6}  " if e.line is not None else "        "
-        parts.append(RichText(where + e.text, style="" if e.line is not None else "dim", overflow="fold"))
-    count = f.data.get("occurrences", 0)
+def _panel_body(f: Dict[str, Any]) -> Group:
+    parts: List[Any] = [RichText(f["title"], style="bold")]
+    if f.get("explanation"):
+        parts += [RichText(""), RichText(f["explanation"].strip(), style="dim")]
+    parts += [RichText(""), RichText(tr("explain_evidence"), style="bold")]
+    for e in f.get("evidence", []):
+        line = e.get("line")
+        where = f"{line:>6}  " if line is not None else "        "
+        parts.append(RichText(where + e["text"], style="" if line is not None else "dim", overflow="fold"))
+    count = f.get("occurrences", 0)
     if count and count > 1:
-        parts.append(RichText("        (" + _t("repeated", n=count) + ")", style="dim"))
-    consequences = f.data.get("consequences") or []
+        parts.append(RichText("        (" + tr("explain_repeated", n=count) + ")", style="dim"))
+    consequences = f.get("consequences") or []
     if consequences:
-        parts += [RichText(""), RichText(_t("consequences"), style="bold")]
+        parts += [RichText(""), RichText(tr("explain_consequences"), style="bold")]
         for c in consequences:
             parts.append(RichText(f"{c['line']:>6}  {c['text']}", style="dim", overflow="fold"))
-    if f.also_matched:
-        parts += [RichText(""), RichText(_t("also"), style="bold")]
-        for other in f.also_matched:
+    if f.get("also_matched"):
+        parts += [RichText(""), RichText(tr("explain_also"), style="bold")]
+        for other in f["also_matched"]:
             parts.append(RichText(f"  {other['rule']} {other['title']} — {other['why_not']}", style="dim"))
     return Group(*parts)
 
 
-def _render_finding(console: Any, f: Finding, m: Dict[str, str]) -> None:
-    sev = f.severity.value
-    style = STYLES[sev]
-    label = f"{m[sev]} {f.rule} · {f.category} · {sev}"
-    if f.category == "benign_warning":
-        label += f" ({_t('harmless')})"
-    console.print(Panel(_panel_body(f), title=escape(label), title_align="left", border_style=style))
-    for i, fix in enumerate(f.fixes, 1):
-        console.print(f"  [bold]{_t('fix')} {i}:[/] {escape(fix.summary)} [dim]({fix.safety.value})[/]", soft_wrap=True)
-        for d in fix.diff or []:
+def _render_finding(console: Any, f: Dict[str, Any], m: Dict[str, str]) -> None:
+    sev = f["severity"]
+    label = f"{m[sev]} {f['rule']} · {f['category']} · {_sev(sev)}"
+    if f["category"] == "benign_warning":
+        label += f" ({tr('explain_harmless')})"
+    console.print(Panel(_panel_body(f), title=escape(label), title_align="left", border_style=STYLES[sev]))
+    for i, fix in enumerate(f.get("fixes", []), 1):
+        console.print(f"  [bold]{tr('explain_fix')} {i}:[/] {escape(fix['summary'])} "
+                      f"[dim]({tr('safety_' + fix['safety'])})[/]", soft_wrap=True)
+        for d in fix.get("diff") or []:
             console.print(f"      [cyan]{escape(d)}[/]", soft_wrap=True)
-        if fix.command:
-            for line in fix.command.splitlines():
-                console.print(f"      $ {escape(line)}", soft_wrap=True)
+        for line in (fix.get("command") or "").splitlines():
+            console.print(f"      $ {escape(line)}", soft_wrap=True)
 
 
-def render_explain(result: Any, show_all: bool = False) -> None:
+def _header(doc: Dict[str, Any]) -> str:
+    facts_src = doc.get("facts_source")
+    facts_text = {"live": tr("explain_this_machine"), "none": tr("explain_no_facts")}.get(facts_src, facts_src)
+    log = doc.get("log", {})
+    header = f"[bold]lmdoctor explain[/] {escape(log.get('source') or '-')} [dim]({log.get('lines', 0)} " \
+             f"{tr('explain_lines')} · {tr('explain_facts')}: {escape(str(facts_text))}"
+    subject = doc.get("subject")
+    if subject:
+        where = tr("log_line", n=subject["line"]) if subject.get("line") is not None else subject["source"]
+        header += f" · {tr('explain_launch')}: {escape(subject['command'])} ({escape(where)})"
+    return header + ")[/]"
+
+
+def is_problem(f: Dict[str, Any]) -> bool:
+    """What `--quiet` keeps: errors and warnings (notes and harmless lines are not problems)."""
+    return f["severity"] != "info" and f["category"] != "benign_warning"
+
+
+def render_explain(doc: Dict[str, Any], quiet: bool = False) -> None:
+    """Print the (redacted) explain document. ``quiet``: only problems — the failing findings, the
+    unexplained failure, couldn't-check — and nothing at all for a log without a failure."""
     console = make_console()
     m = marks()
-    report, an, log = result.report, result.analysis, result.log_facts
-    facts_src = report.extra.get("facts_source")
-    facts_text = {"live": _t("this_machine"), "none": _t("no_facts")}.get(facts_src, facts_src)
-    header = f"[bold]lmdoctor explain[/] {escape(an.source or '-')} [dim]({an.lines} {_t('lines')} · {_t('facts')}: " \
-             f"{escape(str(facts_text))}"
-    subject = report.extra.get("subject")
-    if subject:
-        header += f" · {_t('launch')}: {escape(subject['command'])} ({escape(subject['source'])})"
-    console.print(header + ")[/]", soft_wrap=True)
-    findings = report.findings
-    shown = [f for f in findings if f.severity is not Severity.INFO or show_all or f is findings[0]]
-    if findings:
+    findings = doc.get("findings", [])
+    verdict = doc["verdict"]
+    if not quiet:
+        console.print(_header(doc), soft_wrap=True)
+    if findings and (not quiet or is_problem(findings[0])):
         _render_finding(console, findings[0], m)
-        for f in findings[1:]:
-            if f in shown and f.severity is not Severity.INFO and f.category != "benign_warning":
-                _render_finding(console, f, m)
-        rest = [f for f in findings[1:] if f.severity is Severity.INFO or f.category == "benign_warning"]
-        for f in rest:
-            tag = _t("harmless") if f.category == "benign_warning" else f.category
-            console.print(f"[{STYLES[f.severity.value]}]{m[f.severity.value]} {f.rule}[/] {escape(f.title)} "
+    for f in findings[1:]:
+        if is_problem(f):
+            _render_finding(console, f, m)
+    for f in findings[1:] if not quiet else []:
+        if not is_problem(f):
+            tag = tr("explain_harmless") if f["category"] == "benign_warning" else f["category"]
+            console.print(f"[{STYLES[f['severity']]}]{m[f['severity']]} {f['rule']}[/] {escape(f['title'])} "
                           f"[dim]({escape(tag)})[/]", soft_wrap=True)
-    for u in report.unchecked:
-        console.print(f"[{STYLES['unknown']}]{m['unknown']} {u.rule}[/] {escape(u.title)} "
-                      f"[dim]({_t('couldnt')}: {escape(needs_text(u))})[/]", soft_wrap=True)
-    verdict = report.verdict
+    for u in doc.get("unchecked", []):
+        needs = f"{tr('needs')} {', '.join(u['missing'])}: {'; '.join(u['reasons'])}"
+        console.print(f"[{STYLES['unknown']}]{m['unknown']} {u['rule']}[/] {escape(u['title'])} "
+                      f"[dim]({tr('explain_couldnt')}: {escape(needs)})[/]", soft_wrap=True)
+    log = doc.get("log_facts", {})
     if verdict == "unexplained":
-        console.print(f"[{STYLES['unknown']}]{m['unknown']}[/] [bold]{_t('unexplained')}[/]")
-        console.print(f"  {_t('suspicious')}")
-        for s in report.extra["unexplained"]["suspicious"]:
+        console.print(f"[{STYLES['unknown']}]{m['unknown']}[/] [bold]{tr('explain_unexplained')}[/]")
+        console.print(f"  {tr('explain_suspicious')}")
+        for s in doc["unexplained"]["suspicious"]:
             console.print(f"  {s['line']:>6}  {escape(s['text'])}", soft_wrap=True)
-        console.print(f"  {_t('attach')}")
-    elif not findings or all(f.severity is Severity.INFO for f in findings):
-        if not log.get("log.failure"):
-            console.print(f"[{STYLES['ok']}]{m['ok']}[/] {_t('no_failure')}")
-    known = [(label, log[name]) for name, label in FACT_SUMMARY if log.get(name)]
+        console.print(f"  {tr('explain_attach')}")
+    elif not quiet and not log.get("log.failure") and not any(is_problem(f) for f in findings):
+        console.print(f"[{STYLES['ok']}]{m['ok']}[/] {tr('explain_no_failure')}")
+    if quiet:
+        return
+    known = [(tr(label) if label.startswith("explain_") else label, log[name])
+             for name, label in FACT_SUMMARY if log.get(name)]
     gpus = [f"GPU {k.split('.')[2]}: {v}" for k, v in sorted(log.items()) if k.startswith("log.gpu.") and k.endswith(".name")]
     if known or gpus:
-        console.print(f"[dim]{_t('read_from_log')}: " + escape(", ".join([f"{a} {b}" for a, b in known] + gpus)) + "[/]",
-                      soft_wrap=True)
-    hidden = report.extra.get("hidden")
+        console.print(f"[dim]{tr('explain_read_from_log')}: " + escape(", ".join([f"{a} {b}" for a, b in known] + gpus))
+                      + "[/]", soft_wrap=True)
+    hidden = doc.get("hidden")
     if hidden:
-        console.print(f"[dim]{_t('hidden', n=hidden['benign'])}[/]")
+        console.print(f"[dim]{tr('explain_hidden', n=hidden['benign'])}[/]")
+    ignored = doc.get("ignored")
+    if ignored:
+        console.print(f"[dim]{tr('explain_ignored', n=len(ignored))}[/]")

@@ -137,16 +137,22 @@ def finding_lines(item: Mapping[str, Any]) -> List[str]:
     return lines
 
 
-def check_markdown(doc: Mapping[str, Any]) -> str:
-    """The findings, couldn't-checks and ignored rules of a `check --json` document."""
-    out: List[str] = []
-    for item in doc.get("findings", []):
-        out.extend(finding_lines(item))
+def unchecked_lines(doc: Mapping[str, Any]) -> List[str]:
+    out = []
     for u in doc.get("unchecked", []):
         needs = ", ".join(u.get("missing", []))
         reasons = "; ".join(u.get("reasons", []))
         out.append(f"- ? **{u['rule']}** {escape(u.get('title', ''))} ({tr('couldnt_check')}: "
                    f"{tr('needs')} {code(needs)}{': ' + escape(reasons) if reasons else ''})")
+    return out
+
+
+def check_markdown(doc: Mapping[str, Any]) -> str:
+    """The findings, couldn't-checks and ignored rules of a `check --json` document."""
+    out: List[str] = []
+    for item in doc.get("findings", []):
+        out.extend(finding_lines(item))
+    out.extend(unchecked_lines(doc))
     if not out:
         out.append(tr("report_no_findings"))
     ignored = doc.get("ignored") or []
@@ -154,6 +160,22 @@ def check_markdown(doc: Mapping[str, Any]) -> str:
         out.append("")
         out.append(f"{tr('report_ignored')}: " + ", ".join(
             f"{i['rule']} ({code(i['by'])})" for i in ignored))
+    return "\n".join(out)
+
+
+def explain_markdown(doc: Mapping[str, Any]) -> str:
+    """The diagnosis of an `explain --json` document: root cause first, then what else fired; an
+    unexplained failure lists its most suspicious lines instead."""
+    out: List[str] = []
+    for item in doc.get("findings", []):
+        out.extend(finding_lines(item))
+    if doc.get("verdict") == "unexplained":
+        out.append(f"- ? {escape(tr('explain_unexplained'))} {escape(tr('explain_suspicious'))}")
+        for s in (doc.get("unexplained") or {}).get("suspicious", []):
+            out.append(f"  - {tr('log_line', n=s['line'])}: {code(s['text'])}")
+    elif not out:
+        out.append(escape(tr("explain_no_failure")))
+    out.extend(unchecked_lines(doc))
     return "\n".join(out)
 
 
