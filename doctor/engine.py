@@ -130,6 +130,11 @@ def apply_edit(subject: Command, edit: Mapping[str, Any], facts: FactSet,
         value = render(str(raw), facts, captures)
         if value is None:
             return None
+        if name in cmd.env:   # the command sets it itself: replace that prefix, or the shell keeps the old value
+            if cmd.env[name] != value:
+                cmd = cmd.with_env(name, value)
+                diff.append(f"{name}={value}")
+            continue
         env[name] = value
         diff.append(f"{name}={value}")
     if edit.get("set_model") is not None:
