@@ -291,8 +291,8 @@ def line_kind(text: str) -> int:
         if EXC_STRICT_SUFFIX.search(m.group("type")) and (m.group("msg") is not None or text.rstrip().endswith(":")
                                                            or "." in m.group("type")):
             return EXC_STRICT
-        if ":" in text or "." in m.group("type"):
-            return EXC_LOOSE
+        if ":" in text or "." in m.group("type") or EXC_STRICT_SUFFIX.search(m.group("type")):
+            return EXC_LOOSE    # a bare `AssertionError` (an assert without message) ends a traceback too
     return PLAIN
 
 
