@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Optional
 from doctor.ruleset import Rule
 from doctor.selftest import CaseResult, fixtures_dir
 
-EXPECT_KEYS = {"top", "says", "fix_command", "captures"}
+EXPECT_KEYS = {"top", "says", "not_says", "fix_command", "captures"}
 
 
 def _finding(findings: List[Any], rule_id: str) -> Optional[Any]:
@@ -91,6 +91,9 @@ def run_log_case(rule: Rule, case: Dict[str, Any], kind: str, index: int) -> Cas
     for s in [says] if isinstance(says, str) else says or []:
         if s not in text:
             return CaseResult(rule.id, kind, index, "missing", f"finding does not say {s!r}")
+    for s in expect.get("not_says") or []:
+        if s in text:
+            return CaseResult(rule.id, kind, index, "missing", f"finding says {s!r}, which it must not")
     wanted = expect.get("fix_command")
     if wanted and not any(wanted in (f.command or "") for f in finding.fixes):
         return CaseResult(rule.id, kind, index, "missing",
