@@ -5,8 +5,8 @@ from typing import Any, Dict, List
 
 from rich.markup import escape
 
-from doctor.i18n import tr
-from doctor.render.console import STYLES, make_console, marks
+from doctor.i18n import UI, tr
+from doctor.render.console import STYLES, make_console, marks, print_hanging
 
 
 def _problems(doc: Dict[str, Any]) -> List[Dict[str, Any]]:
@@ -40,20 +40,22 @@ def render_run(doc: Dict[str, Any], quiet: bool = False) -> None:
         kind = out.get("kind", "?")
         mark = "ok" if kind == "ready" or (kind == "exited" and out.get("code") == 0) else "error"
         detail = out.get("ready_by") or out.get("detail") or (tr('run_exit_code', code=out['code']) if "code" in out else "")
-        console.print(f"  [{STYLES[mark]}]{m[mark]}[/] {tr('run_attempt')} {a['attempt']}: {kind} after {out.get('seconds', 0):.1f}s"
-                      + (f" ({escape(str(detail))})" if detail else ""))
+        outcome = tr("run_outcome_" + kind) if "run_outcome_" + kind in UI else kind
+        print_hanging(console, f"[{STYLES[mark]}]{m[mark]}[/] "
+                      + escape(tr("run_attempt", n=a["attempt"], outcome=outcome, seconds=out.get("seconds", 0)))
+                      + (f" ({escape(str(detail))})" if detail else ""), 2, 4)
         console.print(f"      $ {escape(a['command'])}", soft_wrap=True)
         if a.get("finding"):
             f = a["finding"]
-            console.print(f"      {tr('run_cause')}: {f['rule']} [{f['category']}] {escape(f['title'])}")
+            print_hanging(console, f"{tr('run_cause')}: {f['rule']} \\[{f['category']}] {escape(f['title'])}", 6, 2)
         if a.get("fix"):
-            console.print(f"      {tr('fix')}: {escape(a['fix']['summary'])}")
+            print_hanging(console, f"{tr('fix')}: {escape(a['fix']['summary'])}", 6, 2)
             for d in a["fix"].get("diff") or []:
                 console.print(f"        [cyan]{escape(d)}[/]")
-        console.print(f"      [dim]log: {escape(a['log'])}[/]")
+        console.print(f"      [dim]{tr('run_log')}: {escape(a['log'])}[/]", soft_wrap=True)
     if verdict == "verified" and doc.get("final_command"):
         console.print(f"  {tr('run_command_that_works')}: {escape(doc['final_command'])}", soft_wrap=True)
     for fix in doc.get("manual_fixes", []):
-        console.print(f"  [bold]{tr('fix')}:[/] {escape(fix['summary'])} [dim]({tr('safety_' + fix['safety'])})[/]")
+        print_hanging(console, f"[bold]{tr('fix')}:[/] {escape(fix['summary'])} [dim]({tr('safety_' + fix['safety'])})[/]", 2, 2)
         if fix.get("command"):
             console.print(f"      $ {escape(fix['command'])}", soft_wrap=True)
