@@ -13,10 +13,11 @@ from typing import Any, Dict, List
 from rich.console import Group
 from rich.markup import escape
 from rich.panel import Panel
+from rich.padding import Padding
 from rich.text import Text as RichText
 
 from doctor.i18n import tr
-from doctor.render.console import STYLES, make_console, marks
+from doctor.render.console import STYLES, make_console, marks, print_hanging
 
 # log facts summarised on the last line: (fact, label key or None for the fact's own label)
 FACT_SUMMARY = (("log.lmdeploy_version", "lmdeploy"), ("log.python_version", "Python"),
@@ -29,27 +30,36 @@ def _sev(severity: str) -> str:
     return tr("sev_" + severity)
 
 
+def _numbered(rows: List[Any], style: str = "") -> Any:
+    """Log lines with their numbers in a column of their own, so a wrapped line stays right of the
+    number instead of folding back under it (where it would read as another log line)."""
+    from rich.table import Table
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(justify="right", width=6, no_wrap=True)
+    grid.add_column(overflow="fold")
+    for line, text, row_style in rows:
+        grid.add_row("" if line is None else str(line), RichText(text, style=row_style or style))
+    return grid
+
+
 def _panel_body(f: Dict[str, Any]) -> Group:
     parts: List[Any] = [RichText(f["title"], style="bold")]
     if f.get("explanation"):
         parts += [RichText(""), RichText(f["explanation"].strip(), style="dim")]
     parts += [RichText(""), RichText(tr("explain_evidence"), style="bold")]
-    for e in f.get("evidence", []):
-        line = e.get("line")
-        where = f"{line:>6}  " if line is not None else "        "
-        parts.append(RichText(where + e["text"], style="" if line is not None else "dim", overflow="fold"))
+    parts.append(_numbered([(e.get("line"), e["text"], "" if e.get("line") is not None else "dim")
+                            for e in f.get("evidence", [])]))
     count = f.get("occurrences", 0)
     if count and count > 1:
         parts.append(RichText("        (" + tr("explain_repeated", n=count) + ")", style="dim"))
     consequences = f.get("consequences") or []
     if consequences:
         parts += [RichText(""), RichText(tr("explain_consequences"), style="bold")]
-        for c in consequences:
-            parts.append(RichText(f"{c['line']:>6}  {c['text']}", style="dim", overflow="fold"))
+        parts.append(_numbered([(c["line"], c["text"], "") for c in consequences], style="dim"))
     if f.get("also_matched"):
         parts += [RichText(""), RichText(tr("explain_also"), style="bold")]
         for other in f["also_matched"]:
-            parts.append(RichText(f"  {other['rule']} {other['title']} — {other['why_not']}", style="dim"))
+            parts.append(Padding(RichText(f"{other['rule']} {other['title']} — {other['why_not']}", style="dim"), (0, 0, 0, 2)))
     return Group(*parts)
 
 
@@ -60,8 +70,8 @@ def _render_finding(console: Any, f: Dict[str, Any], m: Dict[str, str]) -> None:
         label += f" ({tr('explain_harmless')})"
     console.print(Panel(_panel_body(f), title=escape(label), title_align="left", border_style=STYLES[sev]))
     for i, fix in enumerate(f.get("fixes", []), 1):
-        console.print(f"  [bold]{tr('explain_fix')} {i}:[/] {escape(fix['summary'])} "
-                      f"[dim]({tr('safety_' + fix['safety'])})[/]", soft_wrap=True)
+        print_hanging(console, f"[bold]{tr('explain_fix')} {i}:[/] {escape(fix['summary'])} "
+                      f"[dim]({tr('safety_' + fix['safety'])})[/]", 2, 4)
         for d in fix.get("diff") or []:
             console.print(f"      [cyan]{escape(d)}[/]", soft_wrap=True)
         for line in (fix.get("command") or "").splitlines():
