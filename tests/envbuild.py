@@ -38,9 +38,19 @@ def wheel_cache() -> Path:
     return path
 
 
+def _installable(wheel: Path) -> bool:
+    """Whether this interpreter can install the wheel: the cache is shared by every Python the suite
+    runs under, and a cp311 wheel cached by a 3.11 run must not be taken by a 3.9 run."""
+    from packaging.tags import sys_tags
+    from packaging.utils import parse_wheel_filename
+    supported = set(sys_tags())
+    return any(tag in supported for tag in parse_wheel_filename(wheel.name)[3])
+
+
 def _cached(spec: str, folder: Path) -> Optional[Path]:
     name, _, version = spec.partition("==")
     hits = sorted(folder.glob(f"{name.replace('-', '_')}-{version}-*.whl")) + sorted(folder.glob(f"{name}-{version}-*.whl"))
+    hits = [h for h in hits if _installable(h)]
     return hits[0] if hits else None
 
 
