@@ -2,8 +2,7 @@
 
 The lab ran real lmdeploy 0.18.0 launches on an H100 and recorded, for each failure, the category a
 person assigned. `lmdoctor explain --no-facts --json` (a real child process, the log alone) must name
-that category as its top finding. Categories whose rules live on another branch are expected failures
-(strict), so the test flips to a failure, and gets noticed, once those rules are merged.
+that category as its top finding.
 """
 from __future__ import annotations
 
@@ -16,17 +15,9 @@ from conftest import REPO, lmdoctor
 LAB = REPO / "fixtures" / "lab" / "failures"
 RECORDS = [json.loads(line) for line in (LAB / "records.jsonl").read_text().splitlines() if line.strip()]
 
-# Categories whose log rules another helper writes (merged by the lead): the record is expected to fail here.
-ELSEWHERE = {
-    "session_len_exceeded": "session_len_exceeded rules are another helper's category (corpus branch A/C); "
-                            "this flips to a pass when they are merged",
-}
-
 
 def _param(record):
-    reason = ELSEWHERE.get(record["category"])
-    marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-    return pytest.param(record, id=record["id"].split("/", 1)[-1], marks=marks)
+    return pytest.param(record, id=record["id"].split("/", 1)[-1])
 
 
 def test_records_point_at_their_logs():

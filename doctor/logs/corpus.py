@@ -7,7 +7,8 @@ category, ``healthy`` for logs without a failure). The metadata file::
     origin: "..."                       # where it came from or how it was produced (what ran, version, machine)
     references: ["InternLM/lmdeploy#2381"]
     lmdeploy: "0.18.0"                  # version that produced it, when known
-    log: other-name.log                 # optional; default <slug>.log
+    log: other-name.log                 # optional; default <slug>.log (a GPU-lab record's log is
+                                        # referenced, not copied: ../../lab/failures/<id>.log)
     cmd: "lmdeploy serve api_server …"  # optional: explain --cmd
     facts: {snapshot: h100, set: {...}} # optional: machine facts (a real snapshot + changes); default none
     expect:
@@ -27,6 +28,7 @@ prints accuracy per category.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -81,7 +83,7 @@ def load_cases(root: Optional[Path] = None) -> List[Case]:
             raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}")
         if data.get("source") not in SOURCES or not data.get("origin"):
             raise ValueError(f"{where}: needs source ({' | '.join(SOURCES)}) and origin")
-        log = meta.with_name(data.get("log") or meta.stem + ".log")
+        log = Path(os.path.normpath(meta.parent / (data.get("log") or meta.stem + ".log")))
         if not log.is_file():
             raise ValueError(f"{where}: log file {log.name} not found")
         base_id = f"{meta.parent.name}/{meta.stem}"
