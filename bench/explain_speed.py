@@ -6,10 +6,13 @@ redraws, ANSI colours, and one real failure near the end (the real log of an OOM
 process, fixtures/logs/oom_other_process). ``--heavy`` makes a tenth of the lines something else
 than a plain access line (see MIXES). Both programs run as child processes on the same file,
 in the same run, page cache warm, bytecode caches written (PYTHONDONTWRITEBYTECODE is dropped for
-the children, as for any installed package); the best of a few runs is kept. The explain child's
+the children, as for any installed package); the best of a few runs is kept. lmdoctor is the one a
+user gets from `pip install .` (installed into the same throwaway venv as bench/check_speed.py uses,
+with the pre-parsed rule bundle); an editable install parses the rule YAML at every start instead. The explain child's
 peak RSS comes from wait4() (its own, or its largest worker's).
 
-    python bench/explain_speed.py                 # 200 MB, default settings
+    python bench/explain_speed.py                 # 200 MB, default settings, `pip install .` of this checkout
+    python bench/explain_speed.py --lmdoctor-python .venv/bin/python   # a development (editable) install
     python bench/explain_speed.py --heavy --workers 1   # worst mix, no worker processes
     python bench/explain_speed.py --size 50 --stdin
 
@@ -26,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import List, Optional, Tuple
+
+from check_speed import APP_VENV, lmdoctor_venv   # bench/ is on sys.path when run as a script
 
 REPO = Path(__file__).resolve().parent.parent
 FAILURE = REPO / "fixtures" / "logs" / "oom_other_process" / "pytorch-engine-oom-other-process-holds-gpu.log"
@@ -163,7 +168,10 @@ def main() -> int:
     ap.add_argument("--no-facts", action="store_true", help="explain --no-facts (default: live facts, as users run it)")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each program; the fastest counts (default 3)")
     ap.add_argument("--keep", metavar="PATH", help="write the log here and keep it (reused if it exists)")
+    ap.add_argument("--lmdoctor-python", type=Path, help="time the lmdoctor installed for this interpreter "
+                    f"instead of installing this checkout into {APP_VENV}")
     args = ap.parse_args()
+    python = str(args.lmdoctor_python or lmdoctor_venv(APP_VENV))
     with tempfile.TemporaryDirectory(prefix="lmdoctor-bench-") as tmp:
         log = Path(args.keep) if args.keep else Path(tmp) / "server.log"
         t0 = time.perf_counter()
@@ -172,14 +180,16 @@ def main() -> int:
             print(f"generated {log}: {log.stat().st_size / 1e6:.0f} MB, {lines} lines in {time.perf_counter() - t0:.1f} s")
         size = log.stat().st_size
         bare_code = "import sys\nfor line in open(sys.argv[1], 'rb'):\n    pass\n"
-        bare_s, bare_rss, _, _, bare_cpu = timed([sys.executable, "-c", bare_code, str(log)], repeat=args.repeat)
-        cmd = [sys.executable, "-m", "doctor", "explain", "--json"]
+        bare_s, bare_rss, _, _, bare_cpu = timed([python, "-c", bare_code, str(log)], repeat=args.repeat)
+        # the console script, not `-m doctor`: from the repository root that would import the checkout
+        script = str(Path(python).parent / "lmdoctor")
+        cmd = [script, "explain", "--json"]
         if args.no_facts:
             cmd.append("--no-facts")
         if args.workers:
             cmd += ["--workers", str(args.workers)]
         cmd.append("-" if args.stdin else str(log))
-        _wait4_child([sys.executable, "-m", "doctor", "--version"], None)  # writes the bytecode caches
+        _wait4_child([script, "--version"], None)  # writes the bytecode caches
         ex_s, ex_rss, out, code, ex_cpu = timed(cmd, stdin_path=log if args.stdin else None, repeat=args.repeat)
     try:
         doc = json.loads(out)
