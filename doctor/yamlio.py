@@ -12,7 +12,7 @@ import functools
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 BUNDLE = "_bundle.json"
 
@@ -41,10 +41,24 @@ def _bundle() -> Dict[str, Dict[str, Any]]:
     return data if isinstance(data, dict) else {}
 
 
-def _bundle_key(path: Path) -> Optional[str]:
+@functools.lru_cache(maxsize=1)
+def _rules_roots() -> Tuple[Path, Path]:
     from doctor import paths
+    root = paths.rules_dir()
+    return root, root.resolve()
+
+
+def _bundle_key(path: Path) -> Optional[str]:
+    """The file's name in the bundle. Rule files are found under the rules folder, so a plain prefix
+    test usually answers; resolving symlinks (two syscalls per path component) only when it does not."""
+    path = Path(path)
+    for root in _rules_roots():
+        try:
+            return path.relative_to(root).as_posix()
+        except ValueError:
+            pass
     try:
-        return Path(path).resolve().relative_to(paths.rules_dir().resolve()).as_posix()
+        return path.resolve().relative_to(_rules_roots()[1]).as_posix()
     except ValueError:
         return None
 

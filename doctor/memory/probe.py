@@ -84,6 +84,8 @@ RULE_INPUTS = ("fit.failed_stage", "fit.kv_capacity_tokens", "fit.session_len", 
 
 @probe("fit", {**FIT_FACTS, **PLAN_FACTS}, stage=2, timeout_s=3.0)
 def fit_facts(ctx: ProbeContext) -> ProbeResult:
+    if ctx.planned is None:          # nothing to predict: skip importing the memory model (start-up time)
+        return ProbeResult({})
     from doctor.memory.assess import assess, job_of
     if job_of(ctx.planned) is None:
         return ProbeResult({})
