@@ -72,7 +72,8 @@ def driver_line(f: FactSet) -> str:
     return tr("driver", version=driver) + (f" (CUDA ≤ {cuda})" if cuda else "")
 
 
-def _host_summary(f: FactSet) -> str:
+def host_summary(f: FactSet) -> str:
+    """`RAM 124.9 GiB free of 125.9 GiB, disk …, /dev/shm …, inotify N/M` (check and report share it)."""
     parts = []
     if f.value("host.mem.available_mib") is not None:
         parts.append(tr("ram_free_of", free=_gib(f.value("host.mem.available_mib")),
@@ -111,7 +112,7 @@ def _memory_summary(f: FactSet) -> str:
 
 
 SUMMARIES: Dict[str, Callable[[FactSet], str]] = {
-    "python": _python_summary, "gpu": _gpu_summary, "host": _host_summary, "network": _network_summary,
+    "python": _python_summary, "gpu": _gpu_summary, "host": host_summary, "network": _network_summary,
     "command": _command_summary, "memory": _memory_summary,
 }
 

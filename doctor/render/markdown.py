@@ -12,7 +12,7 @@ from typing import Any, Iterable, List, Mapping, Optional, Sequence, Tuple
 from doctor.facts import FactSet
 from doctor.i18n import tr
 from doctor.redact import MASK
-from doctor.render.check_view import driver_line, gpu_line
+from doctor.render.check_view import driver_line, gpu_line, host_summary
 
 MARKS = {"error": "✗", "warning": "!", "info": "i", "unknown": "?", "ok": "✓"}
 _SPECIAL = re.compile(r"([\\*_<>|])")
@@ -101,15 +101,7 @@ def environment_rows(f: FactSet) -> List[Tuple[str, str]]:
         rows.append(("NVIDIA", cell(driver)))
     host = [f"{f.value('host.os', '')} {f.value('host.kernel', '')}".strip(),
             f"{f.value('host.cpus')} CPUs" if f.value("host.cpus") else ""]
-    if f.value("host.mem.available_mib") is not None:
-        host.append(tr("ram_free_of", free=_gib(f.value("host.mem.available_mib")), total=_gib(f.value("host.mem.total_mib"))))
-    if f.value("disk.cwd.free_mib") is not None:
-        host.append(tr("disk_free_here", free=_gib(f.value("disk.cwd.free_mib"))))
-    if f.value("shm.total_mib") is not None:
-        host.append(f"/dev/shm {_gib(f.value('shm.total_mib'))}")
-    watches, limit = f.value("os.inotify.user_watches"), f.value("os.inotify.max_user_watches")
-    if limit is not None:
-        host.append(f"inotify {watches if watches is not None else '?'}/{limit}")
+    host.append(host_summary(f))
     if any(host):
         rows.append((tr("report_host"), cell(", ".join(h for h in host if h))))
     env_vars = f.expand("env.*")
