@@ -326,7 +326,9 @@ BIND_ERROR = re.compile(r"\[Errno 98\][^(\n]*(?:\('(?P<host>[^']*)', (?P<port>\d
 ACCESS = re.compile(r'^\S+ - "(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3})(?: (?P<reason>.*))?$')
 CRASH = re.compile(
     r"(?P<abort>Aborted(?: \(core dumped\))?\s*$)|(?P<segfault>Segmentation fault)|(?P<illegal>Illegal instruction)|"
-    r"(?P<bus>Bus error)|(?P<fpe>Floating point exception)|^(?P<killed>Killed)\s*$|"
+    r"(?P<bus>Bus error)|(?P<fpe>Floating point exception)|"
+    # SIGKILL (the OOM killer): bare, bash's `script: line 3: 21645 Killed   cmd`, job control's `[1]+  Killed   cmd`
+    r"(?P<killed>^Killed\s*$|\bline \d+: +\d+ Killed\b|^\[\d+\][+-]? +Killed\b)|"
     r"(?P<terminate>terminate called (?:after throwing an instance of '(?P<what>[^']+)'|without an active exception))|"
     r"(?P<fatal>Fatal Python error: (?!Segmentation fault|Aborted|Illegal instruction|Bus error|Floating point).*)|(?P<assertion>Assertion fail(?:ed)?\b|: assertion failed: |Assertion '.*' failed)")
 CRASH_LITERALS = ("Aborted", "Segmentation fault", "Illegal instruction", "Bus error", "Floating point exception",
