@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import struct
 import subprocess
@@ -51,10 +52,10 @@ shapes:
 """
 
 # A stand-in for `python3 -m lmdeploy serve api_server MODEL ...`: a real HTTP server with lmdeploy's
-# endpoints and error texts; --fake-mode picks a failure.
+# endpoints and error texts (fixtures/apps/openai_stub.py); --fake-mode picks a failure.
 FAKE_MAIN = r'''
 import json, os, subprocess, sys, time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from openai_stub import serve   # fixtures/apps/openai_stub.py, copied into the fake site folder
 
 argv = sys.argv[1:]
 assert argv[:2] == ["serve", "api_server"], argv
@@ -80,41 +81,15 @@ if mode in ("hang-fatal", "hang"):
     time.sleep(300)
 time.sleep(0.3)
 
-class H(BaseHTTPRequestHandler):
-    def _send(self, code, doc):
-        body = json.dumps(doc).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def do_GET(self):
-        if self.path == "/v1/models":
-            self._send(200, {"object": "list", "data": [{"id": model, "object": "model"}]})
-        else:
-            self._send(404, {"detail": "Not Found"})
-    def do_POST(self):
-        req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        if req["model"] != model:
-            return self._send(404, {"object": "error", "message": f"The model {req['model']!r} does not exist.",
-                                    "type": "invalid_request_error", "code": 404})
-        n = len(req["messages"][0]["content"]) + 20
-        if n >= session_len:
-            return self._send(400, {"object": "error", "code": 400, "type": "invalid_request_error",
-                                    "message": f"Input length ({n}) must be smaller than the model context length ({session_len})."})
-        self._send(200, {"choices": [{"message": {"role": "assistant", "content": " w1 w2 w3"}}],
-                         "usage": {"prompt_tokens": n, "completion_tokens": 3}})
-    def log_message(self, fmt, *args):
-        print('INFO:     127.0.0.1 - "%s"' % (fmt % args), flush=True)
+def chat(req):
+    n = len(req["messages"][0]["content"]) + 20
+    if n >= session_len:
+        return 400, {"object": "error", "code": 400, "type": "invalid_request_error",
+                     "message": f"Input length ({n}) must be smaller than the model context length ({session_len})."}
+    return 200, {"choices": [{"message": {"role": "assistant", "content": " w1 w2 w3"}}],
+                 "usage": {"prompt_tokens": n, "completion_tokens": 3}}
 
-try:
-    server = ThreadingHTTPServer(("0.0.0.0", port), H)
-except OSError as e:
-    print(f"ERROR:    [Errno {e.errno}] error while attempting to bind on address ('0.0.0.0', {port}): "
-          "address already in use", flush=True)
-    sys.exit(1)
-print(f"INFO:     Uvicorn running on http://0.0.0.0:{port} (Press CTRL+C to quit)", flush=True)
-server.serve_forever()
+serve("0.0.0.0", port, model, chat)
 '''
 
 FAKE_PIPELINE = r'''
@@ -140,6 +115,7 @@ def lab(tmp_path):
     (site / "lmdeploy").mkdir(parents=True)
     (site / "lmdeploy" / "__init__.py").write_text("")
     (site / "lmdeploy" / "__main__.py").write_text(FAKE_MAIN)
+    shutil.copy(REPO / "fixtures" / "apps" / "openai_stub.py", site)
     (site / "labfake_dep").mkdir()
     (site / "labfake_dep" / "__init__.py").write_text("")
     (site / "labfake_dep-1.0.dist-info").mkdir()
