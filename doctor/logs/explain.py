@@ -219,15 +219,9 @@ class ExplainReport(Report):
 
     @property
     def verdict(self) -> str:
-        if self.count(Severity.ERROR):
-            return "errors"
-        if self.failure:
-            return "unexplained"
-        if self.count(Severity.WARNING):
-            return "warnings"
-        if self.unchecked:
-            return "unchecked"
-        return "healthy"
+        """check's verdict, except that a failure no error explains outranks warnings and unknowns."""
+        verdict = super().verdict
+        return "unexplained" if self.failure and verdict != "errors" else verdict
 
     def exit_code(self, strict: bool = False) -> int:
         if self.verdict == "unexplained":
