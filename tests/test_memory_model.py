@@ -136,6 +136,16 @@ def test_quant_policy_names_of_0_18():
         launch_mod.quant_policy_of("lots")
 
 
+
+def test_a_value_that_is_not_a_number_is_named_in_the_error():
+    with pytest.raises(launch_mod.LaunchError, match=r"--cache-max-entry-count 'abc' is not a number"):
+        setup("lmdeploy serve api_server /m/internlm2_5-7b-chat --cache-max-entry-count abc", "0.7.3", 24)
+    shape, _ = catalogue.lookup("/m/internlm2_5-7b-chat")
+    with pytest.raises(launch_mod.LaunchError, match=r"session_len='long' is not a number"):
+        launch_mod.from_settings({"session_len": "long"}, shape, "0.7.3", "turbomind", None)
+    la = launch_mod.from_settings({"session_len": None, "cache_max_entry_count": "0.5"}, shape, "0.7.3", "turbomind", None)
+    assert la.ratio == 0.5
+
 # -- prediction -------------------------------------------------------------------------------------------
 def test_ratio_of_total_in_0_2_1_overflows_where_0_5_fits(table):
     cmd, shape, la, hw = setup("lmdeploy serve api_server /m/internlm2_5-7b-chat --cache-max-entry-count 0.5",

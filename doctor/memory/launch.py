@@ -9,7 +9,7 @@ Each setting remembers whether it was given, so the output can say "default" hon
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from doctor.memory import semantics
 from doctor.memory.shapes import ModelShape
@@ -52,14 +52,19 @@ class Launch:
         return out
 
 
-def _number(cmd, flag: str, kind=float) -> Optional[float]:
-    raw = cmd.get_flag(flag)
-    if raw is None:
+def _as_number(value: Any, kind, where: str) -> Optional[float]:
+    """``value`` as ``kind``, None when absent; LaunchError naming ``where`` (`--flag 'x'`, `key='x'`) if not a number."""
+    if value is None:
         return None
     try:
-        return kind(raw)
+        return kind(value)
     except (TypeError, ValueError):
-        raise LaunchError(f"{flag} {raw!r} is not a number") from None
+        raise LaunchError(f"{where} is not a number") from None
+
+
+def _number(cmd, flag: str, kind=float) -> Optional[float]:
+    raw = cmd.get_flag(flag)
+    return _as_number(raw, kind, f"{flag} {raw!r}")
 
 
 def quant_policy_of(raw: Optional[object]) -> int:
@@ -146,12 +151,7 @@ def from_settings(settings: Dict[str, object], shape: ModelShape, version: str, 
 
     def get(key: str, kind=float):
         value = settings.get(key)
-        if value is None:
-            return None
-        try:
-            return kind(value)
-        except (TypeError, ValueError):
-            raise LaunchError(f"{key}={value!r} is not a number") from None
+        return _as_number(value, kind, f"{key}={value!r}")
 
     given = {flag: settings.get(key) is not None for key, flag in
              (("cache_max_entry_count", "--cache-max-entry-count"), ("quant_policy", "--quant-policy"),
